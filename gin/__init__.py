@@ -1,0 +1,1 @@
+"""Shipped gin configuration files (installed as spot_jax.gin)."""

@@ -1,0 +1,47 @@
+"""spot_jax: SPoT soft prompt transfer on a frozen T5 v1.1 / LM-adapted model, in JAX."""
+import setuptools
+
+INSTALL_REQUIRES = [
+    "jax==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "gin-config==0.5.0",
+    "seqio==0.0.20",
+    "clu==0.0.12",
+    "tensorflow==2.21.0",
+    "tensorflow-text==2.21.1",
+    "tensorflow-datasets==4.9.10",
+    "sentencepiece==0.2.3",
+    "tensorstore",
+    "msgpack",
+    "safetensors",
+    "numpy==2.4.6",
+    "protobuf==7.36.2",
+    "scipy",
+    "scikit-learn",
+    "matplotlib",
+]
+
+TEST_REQUIRES = [
+    "pytest",
+    "torch==2.13.0",  # exactly: a looser range pulls a multi-GB CUDA build
+    "transformers==5.23.0",
+    "peft==0.21.2",
+]
+
+setuptools.setup(
+    name="spot_jax",
+    version="0.1.0",
+    description="SPoT soft prompt transfer on frozen T5 v1.1 LM-adapted models (JAX/Flax).",
+    python_requires=">=3.10",
+    # tasks/ and gin/ live at the top of the repository but install under the
+    # spot_jax namespace, so nothing generic is squatted in site-packages.
+    packages=setuptools.find_packages(include=["spot_jax", "spot_jax.*"]) + ["spot_jax.tasks", "spot_jax.gin"],
+    package_dir={"spot_jax.tasks": "tasks", "spot_jax.gin": "gin"},
+    package_data={"spot_jax.gin": ["*.gin", "**/*.gin"]},
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+)

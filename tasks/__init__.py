@@ -1,0 +1,1 @@
+"""seqio task and mixture registrations (installed as spot_jax.tasks)."""
