@@ -1,0 +1,172 @@
+"""Building blocks of T5 v1.1: RMS norm, relative position bias, attention with a
+key/value cache, gated-GELU MLP. Every parameter and main activation carries logical
+axis names (`embed`, `mlp`, `heads`, `kv`, `joined_kv`, `vocab`, `batch`, `length`)."""
+import math
+from typing import Optional, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from spot_jax.model.config import T5Config
+
+NEG_INF = -1e10  # mask value added to attention logits (float32)
+
+_kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+
+
+def constrain(x, names):
+  """Logical sharding constraint; a no-op outside a mesh with axis rules."""
+  return nn.with_logical_constraint(x, names)
+
+
+def _param(module: nn.Module, name: str, shape: Tuple[int, ...], names: Tuple[str, ...],
+           init=_kernel_init):
+  c = module.config
+  return module.param(name, nn.with_logical_partitioning(init, names), shape,
+                      jnp.dtype(c.param_dtype))
+
+
+class RMSNorm(nn.Module):
+  """T5 layer norm: scale only, no mean subtraction, no bias; computed in float32."""
+  config: T5Config
+
+  @nn.compact
+  def __call__(self, x):
+    scale = _param(self, "scale", (x.shape[-1],), ("embed",), nn.initializers.ones)
+    x32 = x.astype(jnp.float32)
+    var = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
+    y = x32 * jax.lax.rsqrt(var + self.config.layer_norm_epsilon)
+    return (y * scale.astype(jnp.float32)).astype(self.config.dtype)
+
+
+class Dense(nn.Module):
+  """A bias-free projection of the last axis, `[..., in] -> [..., out]`."""
+  config: T5Config
+  features: int
+  axes: Tuple[str, str]
+  float32_output: bool = False  # e.g. the logits
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = _param(self, "kernel", (x.shape[-1], self.features), self.axes)
+    dt = self.config.dtype
+    out = jnp.float32 if self.float32_output else None
+    return jnp.dot(x.astype(dt), kernel.astype(dt), preferred_element_type=out)
+
+
+def relative_position_bucket(relative_position: np.ndarray, bidirectional: bool,
+                             num_buckets: int, max_distance: int) -> np.ndarray:
+  """Mesh TF's bucketing of `memory_position - query_position` (Raffel et al., 2020).
+
+  Exact buckets for small distances, log-spaced up to `max_distance`, one bucket
+  beyond; the bidirectional variant spends half the buckets on each direction.
+  """
+  ret = 0
+  n = -relative_position
+  if bidirectional:
+    num_buckets //= 2
+    ret += (n < 0).astype(np.int32) * num_buckets
+    n = np.abs(n)
+  else:
+    n = np.maximum(n, 0)
+  max_exact = num_buckets // 2
+  is_small = n < max_exact
+  val_if_large = max_exact + (
+      np.log(n.astype(np.float32) / max_exact + np.finfo(np.float32).eps)
+      / math.log(max_distance / max_exact) * (num_buckets - max_exact)).astype(np.int32)
+  val_if_large = np.minimum(val_if_large, num_buckets - 1)
+  return ret + np.where(is_small, n, val_if_large)
+
+
+class RelativePositionBias(nn.Module):
+  """One `[H, buckets]` table per stack, shared by its layers; returns `[1, H, Lq, Lk]`."""
+  config: T5Config
+  bidirectional: bool
+
+  @nn.compact
+  def __call__(self, q_len: int, k_len: int, q_offset=None):
+    c = self.config
+    table = _param(self, "rel_embedding", (c.num_heads, c.relative_attention_num_buckets),
+                   ("heads", "relpos_buckets"), nn.initializers.normal(1.0))
+    # Positions are static: buckets are computed once, at trace time.
+    rows = k_len if q_offset is not None else q_len
+    rel = np.arange(k_len)[None, :] - np.arange(rows)[:, None]
+    buckets = relative_position_bucket(rel, self.bidirectional,
+                                       c.relative_attention_num_buckets,
+                                       c.relative_attention_max_distance)
+    bias = jnp.take(table.astype(jnp.float32), jnp.asarray(buckets), axis=1)[None]
+    if q_offset is not None:  # decoding: the query rows at a traced offset
+      bias = jax.lax.dynamic_slice_in_dim(bias, q_offset, q_len, axis=2)
+    return bias
+
+
+class Attention(nn.Module):
+  """Multi-head dot-product attention with T5's unscaled logits.
+
+  With `decode=True` keys and values go to a cache: the first (initialising) call
+  sizes it from its inputs, later calls write one step at `decode_index`. Cross
+  attention (`static_kv=True`) caches the projected encoder keys once.
+  """
+  config: T5Config
+  static_kv: bool = False
+
+  @nn.compact
+  def __call__(self, x_q, x_kv, bias, *, deterministic: bool, decode: bool = False,
+               decode_index=None):
+    c = self.config
+    hk = c.num_heads * c.head_dim
+    proj = lambda name, x: Dense(c, hk, ("embed", "joined_kv"), name=name)(x)
+    split = lambda t: constrain(t.reshape(t.shape[:2] + (c.num_heads, c.head_dim)),
+                                ("batch", "length", "heads", "kv"))
+    q = split(proj("query", x_q))
+    if decode and self.static_kv:
+      if self.has_variable("cache", "cached_key"):
+        k, v = self.get_variable("cache", "cached_key"), self.get_variable("cache", "cached_value")
+      else:  # the sizing call projects the encoder output once
+        k, v = split(proj("key", x_kv)), split(proj("value", x_kv))
+        self.put_variable("cache", "cached_key", k)
+        self.put_variable("cache", "cached_value", v)
+    else:
+      k, v = split(proj("key", x_kv)), split(proj("value", x_kv))
+      if decode:
+        initialised = self.has_variable("cache", "cached_key")
+        ck = self.variable("cache", "cached_key", jnp.zeros, k.shape, k.dtype)
+        cv = self.variable("cache", "cached_value", jnp.zeros, v.shape, v.dtype)
+        if initialised:
+          ck.value = jax.lax.dynamic_update_slice_in_dim(ck.value, k, decode_index, axis=1)
+          cv.value = jax.lax.dynamic_update_slice_in_dim(cv.value, v, decode_index, axis=1)
+          k, v = ck.value, cv.value
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+    logits = logits + bias
+    weights = jax.nn.softmax(logits, axis=-1).astype(c.dtype)
+    weights = nn.Dropout(c.dropout_rate, broadcast_dims=())(weights, deterministic=deterministic)
+    out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+    out = constrain(out, ("batch", "length", "heads", "kv"))
+    out = out.reshape(out.shape[:2] + (hk,))
+    out = Dense(c, c.emb_dim, ("joined_kv", "embed"), name="out")(out)
+    return constrain(out, ("batch", "length", "embed"))
+
+
+class GatedGeluMlp(nn.Module):
+  """`wo(gelu(wi_0 x) * wi_1 x)` with dropout on the hidden activation."""
+  config: T5Config
+
+  @nn.compact
+  def __call__(self, x, *, deterministic: bool):
+    c = self.config
+    gate = nn.gelu(Dense(c, c.mlp_dim, ("embed", "mlp"), name="wi_0")(x), approximate=True)
+    h = gate * Dense(c, c.mlp_dim, ("embed", "mlp"), name="wi_1")(x)
+    h = constrain(h, ("batch", "length", "mlp"))
+    h = nn.Dropout(c.dropout_rate)(h, deterministic=deterministic)
+    return Dense(c, c.emb_dim, ("mlp", "embed"), name="wo")(h)
+
+
+def attention_bias(mask_q: jnp.ndarray, mask_k: jnp.ndarray, causal: bool = False):
+  """`[B, 1, Lq, Lk]` float32 bias: 0 where query and key are both real, else NEG_INF."""
+  m = mask_q[:, :, None] & mask_k[:, None, :]
+  if causal:
+    lq, lk = mask_q.shape[1], mask_k.shape[1]
+    m = m & jnp.tril(jnp.ones((lq, lk), bool))[None]
+  return jnp.where(m, 0.0, NEG_INF).astype(jnp.float32)[:, None]
