@@ -1,0 +1,129 @@
+"""Prompt files: round trip, atomic pair, shape and hash checks, no pickles."""
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+from spot_jax.prompts import prompt_files
+from spot_jax.prompts.prompt_files import PromptFileError, PromptMetadata
+
+
+def _metadata(**overrides):
+  fields = dict(task="rte", model_name="t5_1_1_lm100k_small", vocabulary_hash="ab" * 32,
+                step=10_000, run="seed0", seed=0, metric_name="accuracy", metric_value=0.75,
+                role="task_embedding")
+  fields.update(overrides)
+  return fields
+
+
+def _prompt(p=5, d=8, seed=0):
+  return np.random.default_rng(seed).normal(size=(p, d)).astype(np.float32)
+
+
+def test_round_trip_fills_shape_hash_and_time(tmp_path):
+  prompt = _prompt()
+  path = prompt_files.save_prompt(tmp_path / "rte" / "step10000", prompt, _metadata())
+  assert path == str(tmp_path / "rte" / "step10000.npy")
+  array, meta = prompt_files.load_prompt(tmp_path / "rte" / "step10000")
+  np.testing.assert_array_equal(array, prompt)
+  assert array.dtype == np.float32
+  assert (meta.prompt_length, meta.d_model) == (5, 8)
+  assert meta.array_sha256 == prompt_files.array_sha256(prompt)
+  assert meta.created and meta.task == "rte" and meta.metric_value == 0.75
+  assert meta.run_key == "seed0"
+  # The sidecar is plain, human-readable JSON; the directory holds no temporary files.
+  with open(tmp_path / "rte" / "step10000.json") as f:
+    assert json.load(f)["vocabulary_hash"] == "ab" * 32
+  assert sorted(os.listdir(tmp_path / "rte")) == ["step10000.json", "step10000.npy"]
+
+
+def test_any_suffix_names_the_same_pair(tmp_path):
+  prompt_files.save_prompt(tmp_path / "p.npy", _prompt(), PromptMetadata(**_metadata()))
+  for name in ("p", "p.npy", "p.json"):
+    array, _ = prompt_files.load_prompt(tmp_path / name)
+    assert array.shape == (5, 8)
+
+
+def test_other_float_dtypes_are_stored_as_float32(tmp_path):
+  import jax.numpy as jnp
+  prompt = _prompt()
+  prompt_files.save_prompt(tmp_path / "bf16", jnp.asarray(prompt, jnp.bfloat16), _metadata())
+  array, _ = prompt_files.load_prompt(tmp_path / "bf16")
+  assert array.dtype == np.float32
+  np.testing.assert_allclose(array, prompt, rtol=1e-2, atol=1e-2)
+  assert np.load(tmp_path / "bf16.npy").dtype == np.float32
+
+
+def test_metadata_shape_must_match_the_array(tmp_path):
+  with pytest.raises(ValueError, match=r"\[5, 8\] but \[100, \?\]"):
+    prompt_files.save_prompt(tmp_path / "p", _prompt(), _metadata(prompt_length=100))
+  assert not os.path.exists(tmp_path / "p.npy")
+
+
+@pytest.mark.parametrize("bad", [np.zeros((3,), np.float32), np.zeros((2, 3, 4), np.float32),
+                                 np.array([[1.0, np.nan]], np.float32),
+                                 np.zeros((2, 2), np.int32)])
+def test_bad_prompts_are_refused(tmp_path, bad):
+  with pytest.raises(ValueError):
+    prompt_files.save_prompt(tmp_path / "p", bad, _metadata())
+
+
+@pytest.mark.parametrize("change", [dict(task=""), dict(step=-1), dict(role="best"),
+                                    dict(metric_value=float("nan")), dict(vocabulary_hash=""),
+                                    dict(stepp=3), dict(metric_name=None)])
+def test_bad_metadata_is_refused(tmp_path, change):
+  with pytest.raises(PromptFileError):
+    prompt_files.save_prompt(tmp_path / "p", _prompt(), _metadata(**change))
+
+
+def test_pickled_arrays_are_never_loaded(tmp_path):
+  np.save(tmp_path / "evil.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+  with pytest.raises(PromptFileError, match="not a plain numeric"):
+    prompt_files.load_prompt(tmp_path / "evil", require_metadata=False)
+
+
+def test_a_torn_pair_is_detected(tmp_path):
+  prompt_files.save_prompt(tmp_path / "p", _prompt(seed=0), _metadata())
+  np.save(tmp_path / "p.npy", _prompt(seed=1))  # new array, old sidecar
+  with pytest.raises(PromptFileError, match="sha256"):
+    prompt_files.load_prompt(tmp_path / "p")
+
+
+def test_a_missing_sidecar_means_the_pair_is_incomplete(tmp_path):
+  np.save(tmp_path / "bare.npy", _prompt())
+  with pytest.raises(PromptFileError, match="sidecar"):
+    prompt_files.load_prompt(tmp_path / "bare")
+  array, meta = prompt_files.load_prompt(tmp_path / "bare", require_metadata=False)
+  assert meta is None and array.shape == (5, 8)
+
+
+def test_expected_shape_names_both_shapes(tmp_path):
+  prompt_files.save_prompt(tmp_path / "p", _prompt(), _metadata())
+  with pytest.raises(ValueError, match=r"shape \[5, 8\] but \[100, 512\]"):
+    prompt_files.load_prompt(tmp_path / "p", expected_shape=(100, 512))
+  prompt_files.load_prompt(tmp_path / "p", expected_shape=(None, 8))
+
+
+def test_check_prompt_shape_accepts_arrays_and_tuples():
+  prompt_files.check_prompt_shape((100, 512), (100, None))
+  with pytest.raises(ValueError, match=r"\[100, 768\] but \[100, 512\]"):
+    prompt_files.check_prompt_shape(np.zeros((100, 768)), (100, 512))
+
+
+def test_vocabulary_hash_is_the_sha256_of_the_model_file(tmp_path):
+  data = b"\x0a\x05hello sentencepiece"
+  (tmp_path / "spm.model").write_bytes(data)
+  assert prompt_files.vocabulary_hash(data) == hashlib.sha256(data).hexdigest()
+  assert prompt_files.vocabulary_hash(tmp_path / "spm.model") == hashlib.sha256(data).hexdigest()
+  assert prompt_files.vocabulary_hash(str(tmp_path / "spm.model")) != (
+      prompt_files.vocabulary_hash(data + b"!"))
+
+
+def test_overwrite_replaces_the_pair(tmp_path):
+  prompt_files.save_prompt(tmp_path / "p", _prompt(seed=0), _metadata(step=1))
+  prompt_files.save_prompt(tmp_path / "p", _prompt(seed=1), _metadata(step=2))
+  array, meta = prompt_files.load_prompt(tmp_path / "p")
+  np.testing.assert_array_equal(array, _prompt(seed=1))
+  assert meta.step == 2
