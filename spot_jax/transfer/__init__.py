@@ -1,0 +1,1 @@
+"""SPoT transfer: prompt library, similarity, retrieval and the cross-model projector."""
