@@ -97,32 +97,34 @@ class TensorStoreArray(CheckpointArray):
     self._view_as = view_as  # T5X format < 3 wrote bfloat16 bit patterns as uint16
 
   def open(self) -> ts.TensorStore:
+    # A missing chunk is an error, never a silent block of fill values (zeros).
+    spec = dict(self.spec, fill_missing_data_reads=False)
     if self._assume_metadata:
-      return ts.open(self.spec, open=True, read=True, assume_metadata=True).result()
+      return ts.open(spec, open=True, read=True, assume_metadata=True).result()
     # Like T5X, drop chunks/compressor so an array rewritten with other chunks still opens.
-    metadata = self.spec.get("metadata", {})
-    relaxed = dict(self.spec, metadata={k: v for k, v in metadata.items()
-                                        if k not in ("chunks", "compressor")})
+    metadata = spec.get("metadata", {})
+    relaxed = dict(spec, metadata={k: v for k, v in metadata.items()
+                                   if k not in ("chunks", "compressor")})
     try:
       return ts.open(relaxed, open=True, read=True).result()
     except ValueError as e:
       if ".zarray" not in str(e) or not {"shape", "chunks", "compressor"} <= set(metadata):
         raise
     # No `.zarray` beside the chunks (copied without dotfiles), but the spec is complete.
-    return ts.open(self.spec, open=True, read=True, assume_metadata=True).result()
+    return ts.open(spec, open=True, read=True, assume_metadata=True).result()
 
   def read(self, dtype: DTypeLike = None) -> np.ndarray:
     dtype = as_dtype(dtype)
     try:
       store = self.open()
+      if self._view_as is not None:
+        return _cast(np.asarray(store.read().result()).view(self._view_as), dtype)
+      if dtype is not None and dtype != self.dtype:
+        store = ts.cast(store, ts.dtype(dtype.name))
+      return np.asarray(store.read().result())
     except ValueError as e:
       error = FileNotFoundError if "NOT_FOUND" in str(e) else CheckpointFormatError
-      raise error(f"cannot open array {self.source}: {e}") from e
-    if self._view_as is not None:
-      return _cast(np.asarray(store.read().result()).view(self._view_as), dtype)
-    if dtype is not None and dtype != self.dtype:
-      store = ts.cast(store, ts.dtype(dtype.name))
-    return np.asarray(store.read().result())
+      raise error(f"cannot read array {self.source}: {e}") from e
 
 
 class OrbaxArray(CheckpointArray):
