@@ -118,7 +118,8 @@ def _pairs(c: T5Config):
     for i in range(n):
       hf, t5x = f"{stack}.block.{i}.layer", f"{ours}/layers_{i}"
       self_attn = "attention" if stack == "encoder" else "self_attention"
-      pre_self = "pre_attention_layer_norm" if stack == "encoder" else "pre_self_attention_layer_norm"
+      pre_self = ("pre_attention_layer_norm" if stack == "encoder"
+                  else "pre_self_attention_layer_norm")
       yield f"{hf}.0.layer_norm.weight", f"{t5x}/{pre_self}/scale", False
       for a, b in attn:
         yield f"{hf}.0.SelfAttention.{a}.weight", f"{t5x}/{self_attn}/{b}/kernel", True

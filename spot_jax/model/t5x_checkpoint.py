@@ -361,7 +361,7 @@ def _select(tree: Dict[str, Any], subtree: Optional[str], path: str) -> Tuple[st
 
 
 def _like_flat(like: Any) -> Dict[str, Tuple[Sequence[int], Any]]:
-  """Normalises `like` (nested dict of shapes, arrays or ShapeDtypeStructs) to name -> (shape, dtype)."""
+  """`like` (nested shapes, (shape, dtype) pairs, arrays or ShapeDtypeStructs), flattened."""
   if like is None:
     return {}
   is_shape = lambda v: isinstance(v, tuple) and all(isinstance(d, int) for d in v)
@@ -457,8 +457,8 @@ def open_t5x_checkpoint(path: str, subtree: Optional[str] = None,
                              getattr(meta, "dtype", np.float32))
     return out
   tree = _unpack(data, path)
-  version = int(tree.get("version", 0)) if isinstance(tree.get("version", 0), (int, np.integer)) \
-      else 0
+  version = tree.get("version", 0)  # 0: a plain flax state dict; T5X writes 3 since 2021
+  version = int(version) if isinstance(version, (int, np.integer)) else 0
   prefix, node = _select(tree, subtree, path)
   if not isinstance(node, Mapping):
     node = {"": node}
