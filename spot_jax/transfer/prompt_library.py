@@ -120,8 +120,13 @@ class LibraryEntry:
     return f"{self.task}/{self.run or '-'}/{self.role}@{self.step} [{self.id}]"
 
   def to_json(self) -> str:
-    return json.dumps({"id": self.id, "file": self.file, **self.metadata.to_dict()},
-                      sort_keys=True)
+    """One manifest line; the fields a reader scans for come first."""
+    fields = self.metadata.to_dict()
+    head = {"id": self.id}
+    for name in ("task", "run", "seed", "role", "step", "metric_name", "metric_value",
+                 "model_name", "d_model", "prompt_length"):
+      head[name] = fields.pop(name)
+    return json.dumps({**head, "file": self.file, **fields})
 
   @classmethod
   def from_dict(cls, data: Mapping[str, Any]) -> "LibraryEntry":
