@@ -1,0 +1,1 @@
+"""Metrics and postprocessors shared by the seqio tasks (free of TensorFlow imports)."""

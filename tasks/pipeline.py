@@ -1,0 +1,253 @@
+"""What every SPoT task shares: vocabulary, output features, bad-row and truncation
+accounting, the example-proportional rate with a clear not-prepared error, and name
+lookup with suggestions.
+"""
+import collections
+import dataclasses
+import difflib
+import functools
+import os
+import threading
+from typing import Callable, Dict, Iterable, Optional, Sequence
+
+from absl import logging
+import seqio
+import tensorflow as tf
+
+from spot_jax.tasks import names
+
+DEFAULT_VOCAB_PATH = "gs://t5-data/vocabs/cc_all.32000.100extra/sentencepiece.model"
+VOCAB_ENV = "SPOT_JAX_VOCAB"  # a local copy of the SentencePiece model, if set
+
+
+def default_vocabulary() -> seqio.SentencePieceVocabulary:
+  """T5's 32k SentencePiece vocabulary; the model file is only read on first use."""
+  return seqio.SentencePieceVocabulary(os.environ.get(VOCAB_ENV, DEFAULT_VOCAB_PATH))
+
+
+def output_features(vocabulary: seqio.Vocabulary) -> Dict[str, seqio.Feature]:
+  """T5's DEFAULT_OUTPUT_FEATURES with the given vocabulary (both end in EOS)."""
+  return {
+      "inputs": seqio.Feature(vocabulary=vocabulary, add_eos=True, required=False),
+      "targets": seqio.Feature(vocabulary=vocabulary, add_eos=True),
+  }
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """Everything a registration depends on; `register_all` takes the same fields."""
+  vocabulary: seqio.Vocabulary
+  prefix: str = ""
+  tfds_data_dir: Optional[str] = None
+  cr_dir: Optional[str] = None
+  cxc_dir: Optional[str] = None
+  c4_tfds_name: str = names.C4_TFDS_NAME
+
+  def name(self, base: str) -> str:
+    return self.prefix + base
+
+  @property
+  def features(self) -> Dict[str, seqio.Feature]:
+    return output_features(self.vocabulary)
+
+
+# ------------------------------------------------------------------ accounting
+
+
+class DataStats:
+  """Per-task counters fed from inside tf.data; logged at 1, 10, 100, ... events."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._counts = collections.defaultdict(collections.Counter)
+
+  def add(self, task: str, key: str, n: int = 1) -> int:
+    with self._lock:
+      self._counts[task][key] += n
+      return self._counts[task][key]
+
+  def get(self, task: str) -> Dict[str, int]:
+    with self._lock:
+      return dict(self._counts.get(task, {}))
+
+  def reset(self, task: Optional[str] = None):
+    with self._lock:
+      if task is None:
+        self._counts.clear()
+      else:
+        self._counts.pop(task, None)
+
+
+STATS = DataStats()
+
+
+def _is_log_point(count: int) -> bool:
+  return count > 0 and (count % 100_000 == 0 or
+                        str(count).rstrip("0") == "1")
+
+
+def filter_and_count(dataset: tf.data.Dataset, keep_fn: Callable[[dict], tf.Tensor],
+                     *, task_name: str) -> tf.data.Dataset:
+  """`dataset.filter(keep_fn)`, counting and logging every dropped row for the task."""
+
+  def record_drop():
+    n = STATS.add(task_name, "rows_dropped")
+    if _is_log_point(n):
+      logging.warning("%s: dropped %d empty or malformed rows so far.", task_name, n)
+    return False
+
+  def keep(x):
+    return tf.cond(keep_fn(x), lambda: tf.constant(True),
+                   lambda: tf.ensure_shape(
+                       tf.py_function(record_drop, [], tf.bool), []))
+
+  return dataset.filter(keep)
+
+
+def validate_rows(dataset: tf.data.Dataset, *, task_name: str,
+                  text_fields: Sequence[str] = (),
+                  predicate: Optional[Callable[[dict], tf.Tensor]] = None
+                  ) -> tf.data.Dataset:
+  """Drops rows with an empty text field or failing `predicate`; counts and logs them."""
+
+  def keep(x):
+    ok = tf.constant(True)
+    for field in text_fields:
+      ok = tf.logical_and(ok, tf.strings.length(tf.strings.strip(x[field])) > 0)
+    if predicate is not None:
+      ok = tf.logical_and(ok, predicate(x))
+    return ok
+
+  return filter_and_count(dataset, keep, task_name=task_name)
+
+
+def drop_empty_targets(dataset: tf.data.Dataset, *, task_name: str) -> tf.data.Dataset:
+  """After formatting: a row whose target text came out empty cannot be trained on."""
+  return filter_and_count(
+      dataset, lambda x: tf.strings.length(tf.strings.strip(x["targets"])) > 0,
+      task_name=task_name)
+
+
+def log_truncation(dataset: tf.data.Dataset,
+                   sequence_length: Optional[Dict[str, int]] = None,
+                   output_features: Optional[Dict[str, seqio.Feature]] = None,
+                   *, task_name: str) -> tf.data.Dataset:
+  """Counts examples whose inputs/targets exceed the feature length (EOS included).
+
+  The truncation itself is `append_eos_after_trim`, next in the pipeline, which keeps
+  the EOS. The fraction truncated is logged per task at 1, 10, 100, ... examples.
+  """
+  if not sequence_length:
+    return dataset
+  keys = [k for k in ("inputs", "targets")
+          if sequence_length.get(k) and (output_features is None or k in output_features)]
+  eos = {k: int(output_features[k].add_eos) if output_features else 1 for k in keys}
+
+  def record(*flags):
+    seen = STATS.add(task_name, "examples")
+    for key, flag in zip(keys, flags):
+      if bool(flag):
+        STATS.add(task_name, f"truncated_{key}")
+    if _is_log_point(seen):
+      counts = STATS.get(task_name)
+      logging.info("%s: %s", task_name, ", ".join(
+          f"{counts.get(f'truncated_{k}', 0)}/{seen} {k} truncated to "
+          f"{sequence_length[k]} tokens" for k in keys))
+    return True
+
+  def count(x):
+    flags = [tf.size(x[k]) + eos[k] > sequence_length[k] if k in x else tf.constant(False)
+             for k in keys]
+    done = tf.ensure_shape(tf.py_function(record, flags, tf.bool), [])
+    with tf.control_dependencies([done]):
+      return {k: tf.identity(v) for k, v in x.items()}
+
+  return dataset.map(count, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def truncation_fraction(task_name: str, key: str = "inputs") -> float:
+  counts = STATS.get(task_name)
+  seen = counts.get("examples", 0)
+  return counts.get(f"truncated_{key}", 0) / seen if seen else 0.0
+
+
+# ------------------------------------------------------------------ registration
+
+
+def add_task(name: str, *, source: seqio.DataSource, opts: Options,
+             formatters: Iterable[Callable],
+             text_fields: Sequence[str] = (),
+             predicate: Optional[Callable] = None,
+             token_preprocessors: Iterable[Callable] = (),
+             postprocess_fn: Optional[Callable] = None,
+             metric_fns: Sequence[Callable] = (),
+             output_features: Optional[Dict[str, seqio.Feature]] = None) -> seqio.Task:
+  """Registers (or re-registers) a Task with the shared validation/EOS pipeline."""
+  preprocessors = [
+      functools.partial(validate_rows, task_name=name, text_fields=tuple(text_fields),
+                        predicate=predicate),
+      *formatters,
+  ]
+  preprocessors += [
+      functools.partial(drop_empty_targets, task_name=name),
+      seqio.preprocessors.tokenize,
+      seqio.CacheDatasetPlaceholder(),
+      *token_preprocessors,
+      functools.partial(log_truncation, task_name=name),
+      seqio.preprocessors.append_eos_after_trim,
+  ]
+  if name in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.remove(name)
+  return seqio.TaskRegistry.add(
+      name,
+      source=source,
+      preprocessors=preprocessors,
+      output_features=output_features or opts.features,
+      postprocess_fn=postprocess_fn,
+      metric_fns=list(metric_fns))
+
+
+class DataNotPreparedError(ValueError):
+  """A mixture rate needs split sizes that only a prepared dataset has."""
+
+
+def capped_num_examples_rate(task: seqio.Task,
+                             maximum: int = names.MIXING_RATE_MAXIMUM,
+                             split: str = "train") -> float:
+  """Example-proportional rate min(n, K) (T5/SPoT), with a clear error if n is unknown."""
+  try:
+    rate = seqio.mixing_rate_num_examples(task, maximum=maximum, split=split)
+  except (KeyError, TypeError, FileNotFoundError, tf.errors.NotFoundError) as e:
+    source = getattr(task.source, "tfds_dataset", None)
+    where = (f"TFDS dataset '{source.name}' (data_dir={source.data_dir})"
+             if source is not None else f"source {task.source!r}")
+    raise DataNotPreparedError(
+        f"Cannot compute the mixing rate of task '{task.name}': the number of "
+        f"'{split}' examples of {where} is unknown. Prepare the data first (e.g. "
+        f"`tfds build` or tfds.builder(...).download_and_prepare()), or pass "
+        f"tfds_data_dir= where it is prepared. Cause: {e}") from e
+  if rate is None:
+    raise DataNotPreparedError(
+        f"Task '{task.name}' reports no '{split}' size; cannot compute its rate.")
+  return float(rate)
+
+
+def add_mixture(name: str, task_names: Sequence[str],
+                maximum: int = names.MIXING_RATE_MAXIMUM) -> seqio.Mixture:
+  """Example-proportional mixture with rates min(n_train, maximum); re-registers."""
+  if name in seqio.MixtureRegistry.names():
+    seqio.MixtureRegistry.remove(name)
+  return seqio.MixtureRegistry.add(
+      name, list(task_names),
+      default_rate=functools.partial(capped_num_examples_rate, maximum=maximum))
+
+
+def get_task_or_mixture(name: str):
+  """seqio's lookup, but the error names the closest registered tasks and mixtures."""
+  try:
+    return seqio.get_mixture_or_task(name)
+  except ValueError as e:
+    known = list(seqio.TaskRegistry.names()) + list(seqio.MixtureRegistry.names())
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+    hint = f" Closest registered names: {', '.join(close)}." if close else ""
+    raise ValueError(f"{e}{hint} Did you import spot_jax.tasks.all?") from e

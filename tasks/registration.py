@@ -1,0 +1,39 @@
+"""`register_all`: every SPoT / GLUE / SuperGLUE task and mixture, parameterised."""
+from typing import List, Optional
+
+import seqio
+
+from spot_jax.tasks import c4
+from spot_jax.tasks import commonsense
+from spot_jax.tasks import glue
+from spot_jax.tasks import local_files
+from spot_jax.tasks import mixtures
+from spot_jax.tasks import names
+from spot_jax.tasks import nli
+from spot_jax.tasks import pipeline
+from spot_jax.tasks import qa
+from spot_jax.tasks import sentiment
+from spot_jax.tasks import super_glue
+
+FAMILIES = (glue, super_glue, nli, sentiment, qa, commonsense, local_files, c4)
+
+
+def register_all(vocabulary: Optional[seqio.Vocabulary] = None, *,
+                 prefix: str = "",
+                 tfds_data_dir: Optional[str] = None,
+                 cr_dir: Optional[str] = None,
+                 cxc_dir: Optional[str] = None,
+                 c4_tfds_name: str = names.C4_TFDS_NAME) -> List[str]:
+  """Registers all tasks, then the mixtures; returns the names (prefix included).
+
+  Calling it again with the same prefix re-registers (e.g. with another vocabulary).
+  """
+  opts = pipeline.Options(
+      vocabulary=vocabulary or pipeline.default_vocabulary(), prefix=prefix,
+      tfds_data_dir=tfds_data_dir, cr_dir=cr_dir, cxc_dir=cxc_dir,
+      c4_tfds_name=c4_tfds_name)
+  registered = []
+  for family in FAMILIES:
+    registered += family.register(opts)
+  registered += mixtures.register(opts)
+  return registered
