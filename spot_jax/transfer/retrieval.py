@@ -88,7 +88,9 @@ def rank_sources(target: np.ndarray, entries: Sequence[LibraryEntry], prompts: n
   keep = [i for i, e in enumerate(entries) if e.task not in excluded]
   if not keep:
     return []
-  scores = similarity.score(target, np.asarray(prompts)[keep], metric)
+  prompts = np.asarray(prompts)
+  scores = similarity.score(target, prompts if len(keep) == len(prompts) else prompts[keep],
+                            metric)  # Index only when needed: the library may be large.
   per_task = {}
   for i, s in zip(keep, scores):
     per_task.setdefault(entries[i].task, []).append((entries[i].run, float(s)))

@@ -59,7 +59,7 @@ def _mean_unit_token(prompts: np.ndarray) -> np.ndarray:
 def _cosine_rows(target: np.ndarray, rows: np.ndarray) -> np.ndarray:
   """Cosine of a vector `[D]` with each row of `[N, D]`; 0 where either is zero."""
   t_norm = np.linalg.norm(target)
-  r_norm = np.linalg.norm(rows, axis=-1)
+  r_norm = np.sqrt(np.einsum("nk,nk->n", rows, rows))  # No [N, K] temporary, unlike norm().
   return (rows @ target) * _safe_inverse(r_norm) * _safe_inverse(np.asarray(t_norm))
 
 
