@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import math
+import operator
 import os
 import uuid
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
@@ -67,21 +68,17 @@ class PromptMetadata:
       value = getattr(self, name)
       if not isinstance(value, str) or not value:
         raise PromptFileError(f"metadata.{name} must be a non-empty string, got {value!r}")
-    _check_int("step", self.step, minimum=0)
+    # Plain Python numbers, so numpy or jax scalars from a trainer serialise as JSON.
+    object.__setattr__(self, "step", _as_int("step", self.step, minimum=0))
     for name in ("d_model", "prompt_length"):
       if getattr(self, name) is not None:
-        _check_int(name, getattr(self, name), minimum=1)
+        object.__setattr__(self, name, _as_int(name, getattr(self, name), minimum=1))
     if self.seed is not None:
-      _check_int("seed", self.seed, minimum=None)
+      object.__setattr__(self, "seed", _as_int("seed", self.seed, minimum=None))
     if not isinstance(self.run, str):
       raise PromptFileError(f"metadata.run must be a string, got {self.run!r}")
     if self.metric_value is not None:
-      if (isinstance(self.metric_value, bool)
-          or not isinstance(self.metric_value, (int, float, np.integer, np.floating))
-          or not math.isfinite(float(self.metric_value))):
-        raise PromptFileError(f"metadata.metric_value must be a finite number or None, "
-                              f"got {self.metric_value!r}")
-      object.__setattr__(self, "metric_value", float(self.metric_value))
+      object.__setattr__(self, "metric_value", _as_finite_float(self.metric_value))
     if self.metric_value is not None and not self.metric_name:
       raise PromptFileError("metadata.metric_value is set but metadata.metric_name is not")
     if self.role is not None and self.role not in ROLES:
@@ -122,11 +119,28 @@ class PromptMetadata:
     return cls(**dict(data))
 
 
-def _check_int(name: str, value: Any, *, minimum: Optional[int]) -> None:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-    raise PromptFileError(f"metadata.{name} must be an integer, got {value!r}")
+def _as_int(name: str, value: Any, *, minimum: Optional[int]) -> int:
+  try:
+    if isinstance(value, (bool, float, str, bytes)):
+      raise TypeError
+    value = operator.index(value)
+  except TypeError:
+    raise PromptFileError(f"metadata.{name} must be an integer, got {value!r}") from None
   if minimum is not None and value < minimum:
     raise PromptFileError(f"metadata.{name} must be >= {minimum}, got {value!r}")
+  return value
+
+
+def _as_finite_float(value: Any) -> float:
+  try:
+    if isinstance(value, (bool, str, bytes)):
+      raise TypeError
+    number = float(value)
+  except (TypeError, ValueError):
+    number = math.nan
+  if not math.isfinite(number):
+    raise PromptFileError(f"metadata.metric_value must be a finite number or None, got {value!r}")
+  return number
 
 
 def check_prompt_shape(actual: Union[np.ndarray, Sequence[int]],

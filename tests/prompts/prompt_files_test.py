@@ -127,3 +127,12 @@ def test_overwrite_replaces_the_pair(tmp_path):
   array, meta = prompt_files.load_prompt(tmp_path / "p")
   np.testing.assert_array_equal(array, _prompt(seed=1))
   assert meta.step == 2
+
+
+def test_numpy_and_jax_scalars_from_a_trainer_are_stored_as_json_numbers(tmp_path):
+  import jax.numpy as jnp
+  meta = _metadata(step=np.int64(500), seed=np.int32(3), metric_value=jnp.float32(0.5))
+  prompt_files.save_prompt(tmp_path / "p", _prompt(), meta)
+  _, loaded = prompt_files.load_prompt(tmp_path / "p")
+  assert (loaded.step, loaded.seed, loaded.metric_value) == (500, 3, 0.5)
+  assert type(loaded.step) is int and type(loaded.metric_value) is float
