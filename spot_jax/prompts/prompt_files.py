@@ -189,7 +189,8 @@ def prompt_paths(path: PathLike) -> Tuple[str, str]:
   return path + NPY_SUFFIX, path + JSON_SUFFIX
 
 
-def _as_prompt_array(prompt: Any) -> np.ndarray:
+def as_prompt_array(prompt: Any) -> np.ndarray:
+  """A `[P, D]` prompt (numpy, jax, bfloat16, ...) as C-ordered float32; refuses non-finite ones."""
   array = np.asarray(prompt)
   if array.ndim != 2:
     raise ValueError(f"a prompt must be a [P, D] matrix, got shape {list(array.shape)}")
@@ -258,7 +259,7 @@ def save_prompt(path: PathLike, prompt: Any,
   are created. Non-finite prompts and metadata that disagrees with the shape are refused.
   """
   npy_path, json_path = prompt_paths(path)
-  array = _as_prompt_array(prompt)
+  array = as_prompt_array(prompt)
   metadata = complete_metadata(array, metadata)
   os.makedirs(os.path.dirname(os.path.abspath(npy_path)), exist_ok=True)
   sidecar = json.dumps(metadata.to_dict(), indent=2, sort_keys=True) + "\n"

@@ -263,7 +263,7 @@ class PromptLibrary:
     The role must be `task_embedding` or `transfer`; an entry with the same
     (model, task, run, role, step) is refused (remove it first).
     """
-    array = prompt_files._as_prompt_array(prompt)  # pylint: disable=protected-access
+    array = prompt_files.as_prompt_array(prompt)
     metadata = prompt_files.complete_metadata(array, metadata)
     if role is not None:
       metadata = metadata.replace(role=role)
