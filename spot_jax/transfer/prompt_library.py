@@ -281,8 +281,14 @@ class PromptLibrary:
           raise LibraryError(f"the library already holds {other.describe()} for model "
                              f"{metadata.model_name!r}; remove it before adding another")
       prompt_files.save_prompt(self._resolve(entry), array, metadata)
-      _crash_point("prompt_written")
-      self._write_manifest(existing + [entry])
+      try:
+        _crash_point("prompt_written")
+        self._write_manifest(existing + [entry])
+      except Exception:
+        for suffix in (prompt_files.NPY_SUFFIX, prompt_files.JSON_SUFFIX):
+          with contextlib.suppress(OSError):
+            os.remove(self._resolve(entry) + suffix)
+        raise
     return entry
 
   def add_file(self, path: PathLike, *, role: Optional[str] = None,

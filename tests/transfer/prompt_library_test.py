@@ -174,3 +174,17 @@ def test_concurrent_writers_lose_no_entries(tmp_path):
       (f"task{w}", f"seed{i}") for w in range(4) for i in range(15))
   report = library.verify()
   assert report.ok and not report.orphans
+
+
+def test_a_failed_manifest_write_removes_the_new_prompt_files(tmp_path, monkeypatch):
+  library = PromptLibrary(tmp_path / "lib", create=True)
+  library.add(_prompt(0), _metadata(task="mnli"))
+  before = _snapshot(library.root)
+
+  def fail(name):
+    if name == "manifest_temp_written":
+      raise OSError("disk full")
+  monkeypatch.setattr(prompt_library, "_crash_point", fail)
+  with pytest.raises(OSError, match="disk full"):
+    library.add(_prompt(1), _metadata(task="qqp"))
+  assert _snapshot(library.root) == before
