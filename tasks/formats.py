@@ -21,7 +21,13 @@ def label_text(label: tf.Tensor, label_names: Sequence[str]) -> tf.Tensor:
 
 
 def join(parts) -> tf.Tensor:
+  """T5's GLUE joining: one space between parts, texts left as they are."""
   return tf.strings.join(list(parts), separator=" ")
+
+
+def join_collapsed(parts) -> tf.Tensor:
+  """T5's `_string_join` (SQuAD, and SPoT's own tasks): runs of whitespace -> one space."""
+  return tf.strings.regex_replace(join(parts), r"\s+", " ")
 
 
 def pad_punctuation(text: tf.Tensor) -> tf.Tensor:
@@ -126,7 +132,7 @@ def squad(x):
   """MRQA/SQuAD as T5: `"question: <q> context: <c>"` -> first answer, punctuation padded."""
   answers = pad_punctuation(x["answers"])
   return {
-      "inputs": join(["question:", pad_punctuation(x["question"]),
+      "inputs": join_collapsed(["question:", pad_punctuation(x["question"]),
                       "context:", pad_punctuation(x["context"])]),
       "targets": answers[0],
       "answers": answers,
@@ -140,7 +146,7 @@ def drop(x):
   answers = tf.concat([[x["answer"]], x["validated_answers"]], axis=0)
   answers = tf.boolean_mask(answers, tf.strings.length(tf.strings.strip(answers)) > 0)
   return {
-      "inputs": join(["drop question:", x["question"], "context:", x["passage"]]),
+      "inputs": join_collapsed(["drop question:", x["question"], "context:", x["passage"]]),
       "targets": x["answer"],
       "answers": answers,
       "idx": x["query_id"],
@@ -157,7 +163,7 @@ def text_classification(x, task_prefix: str, text_keys: Sequence[str],
   parts = [task_prefix]
   for key in text_keys:
     parts += [f"{key}:", x[key]]
-  return {"inputs": join(parts), "targets": label_text(x["label"], label_names)}
+  return {"inputs": join_collapsed(parts), "targets": label_text(x["label"], label_names)}
 
 
 @seqio.map_over_dataset
@@ -165,7 +171,7 @@ def text_similarity(x, task_prefix: str):
   """STS-B-style regression for CxC: score rounded to 0.2 as a one-decimal string."""
   score = tf.cast(x["label"], tf.float32)
   return {
-      "inputs": join([task_prefix, "sentence1:", x["sentence1"],
+      "inputs": join_collapsed([task_prefix, "sentence1:", x["sentence1"],
                       "sentence2:", x["sentence2"]]),
       "targets": tf.strings.as_string(tf.round(score * 5) / 5, precision=1),
   }
@@ -182,7 +188,7 @@ def choice_names(prefix: str, n: int, start: int = 0):
 def winogrande(x):
   """`"winogrande sentence: <s> option1: <a> option2: <b>"` -> "option1"/"option2"."""
   return {
-      "inputs": join(["winogrande sentence:", x["sentence"], "option1:", x["option1"],
+      "inputs": join_collapsed(["winogrande sentence:", x["sentence"], "option1:", x["option1"],
                       "option2:", x["option2"]]),
       "targets": label_text(x["label"], choice_names("option", 2, start=1)),
   }
@@ -194,7 +200,7 @@ def hellaswag(x):
   parts = ["hellaswag context:", x["context"]]
   for i in range(4):
     parts += [f"ending{i}:", x["endings"][i]]
-  return {"inputs": join(parts),
+  return {"inputs": join_collapsed(parts),
           "targets": label_text(x["label"], choice_names("ending", 4))}
 
 
@@ -204,7 +210,7 @@ def cosmos_qa(x):
   parts = ["cosmos_qa context:", x["context"], "question:", x["question"]]
   for i in range(4):
     parts += [f"answer{i}:", x[f"answer{i}"]]
-  return {"inputs": join(parts),
+  return {"inputs": join_collapsed(parts),
           "targets": label_text(x["label"], choice_names("answer", 4))}
 
 
@@ -234,7 +240,7 @@ def race(dataset: tf.data.Dataset) -> tf.data.Dataset:
     parts = ["race article:", ex["article"], "question:", ex["question"]]
     for i, letter in enumerate(RACE_LETTERS):
       parts += [f"{letter}:", ex["options"][i]]
-    return {"inputs": join(parts), "targets": ex["answer"], "idx": ex["idx"]}
+    return {"inputs": join_collapsed(parts), "targets": ex["answer"], "idx": ex["idx"]}
 
   return dataset.flat_map(per_question).map(
       to_text, num_parallel_calls=tf.data.AUTOTUNE)

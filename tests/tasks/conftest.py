@@ -1,0 +1,138 @@
+"""Fixtures for the task tests: a tiny SentencePiece model and mocked TFDS metadata."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import random  # pylint: disable=g-import-not-at-top
+
+import pytest
+import sentencepiece as spm
+
+WORDS = ("cola sst2 mrpc qqp stsb mnli qnli rte wnli boolq cb copa multirc record wic "
+         "wsc drop race cr cxc winogrande hellaswag cosmos_qa doc_nli yelp_polarity_reviews "
+         "sentence sentence1 sentence2 question question1 question2 premise hypothesis "
+         "passage paragraph answer query entities context text option1 option2 ending0 "
+         "ending1 ending2 ending3 answer0 answer1 answer2 answer3 article choice1 choice2 "
+         "word acceptable unacceptable positive negative entailment not_entailment neutral "
+         "contradiction equivalent not_equivalent duplicate not_duplicate True False "
+         "the a of cat sat mat dog").split()
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab(tmp_path_factory):
+  """A ~200-piece SentencePiece model trained on the task vocabulary and letters."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  directory = tmp_path_factory.mktemp("spm")
+  rng = random.Random(0)
+  letters = "abcdefghij"
+  lines = []
+  for _ in range(2000):
+    words = [rng.choice(WORDS) for _ in range(6)]
+    words += ["".join(rng.choice(letters) for _ in range(rng.randint(1, 6)))
+              for _ in range(4)]
+    rng.shuffle(words)
+    lines.append(" ".join(words) + rng.choice([".", ":", "?", ",", " 3.4", " <unk>"]))
+  corpus = directory / "corpus.txt"
+  corpus.write_text("\n".join(lines))
+  prefix = str(directory / "tiny")
+  spm.SentencePieceTrainer.train(
+      input=str(corpus), model_prefix=prefix, vocab_size=200, model_type="unigram",
+      character_coverage=1.0, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+      minloglevel=2, num_threads=1)
+  return seqio.SentencePieceVocabulary(prefix + ".model", extra_ids=0)
+
+
+# Split sizes written into the mocked TFDS metadata (real sizes where known).
+SPLIT_SIZES = {
+    "glue/cola:2.0.0": {"train": 8551, "validation": 1043, "test": 1063},
+    "glue/sst2:2.0.0": {"train": 67349, "validation": 872, "test": 1821},
+    "glue/mrpc:2.0.0": {"train": 3668, "validation": 408, "test": 1725},
+    "glue/qqp:2.0.0": {"train": 363846, "validation": 40430, "test": 390965},
+    "glue/stsb:2.0.0": {"train": 5749, "validation": 1500, "test": 1379},
+    "glue/mnli:2.0.0": {"train": 392702, "validation_matched": 9815,
+                        "validation_mismatched": 9832, "test_matched": 9796,
+                        "test_mismatched": 9847},
+    "glue/qnli:2.0.0": {"train": 104743, "validation": 5463, "test": 5463},
+    "glue/rte:2.0.0": {"train": 2490, "validation": 277, "test": 3000},
+    "glue/wnli:2.0.0": {"train": 635, "validation": 71, "test": 146},
+    "glue/ax:2.0.0": {"test": 1104},
+    "super_glue/boolq:1.0.2": {"train": 9427, "validation": 3270, "test": 3245},
+    "super_glue/cb:1.0.2": {"train": 250, "validation": 56, "test": 250},
+    "super_glue/copa:1.0.2": {"train": 400, "validation": 100, "test": 500},
+    "super_glue/multirc:1.0.2": {"train": 27243, "validation": 4848, "test": 9693},
+    "super_glue/record:1.0.2": {"train": 100730, "validation": 10000, "test": 10000},
+    "super_glue/rte:1.0.2": {"train": 2490, "validation": 277, "test": 3000},
+    "super_glue/wic:1.0.2": {"train": 5428, "validation": 638, "test": 1400},
+    "super_glue/wsc.fixed:1.0.2": {"train": 554, "validation": 104, "test": 146},
+    "super_glue/axb:1.0.2": {"test": 1104},
+    "super_glue/axg:1.0.2": {"test": 356},
+    "doc_nli:1.0.0": {"train": 942314, "validation": 234258, "test": 267086},
+    "yelp_polarity_reviews:0.2.0": {"train": 560000, "test": 38000},
+    "mrqa/squad:1.0.0": {"train": 86588, "validation": 10507},
+    "drop:2.0.0": {"train": 77409, "dev": 9536},
+    "winogrande:1.2.0": {"train_xs": 160, "train_s": 640, "train_m": 2558,
+                         "train_l": 10234, "train_xl": 40398, "validation": 1267,
+                         "test": 1767},
+    "hellaswag:1.1.0": {"train": 39905, "validation": 10042, "test": 10003},
+    "cosmos_qa:1.0.0": {"train": 25262, "validation": 2985, "test": 6963},
+    "race/middle:2.0.0": {"train": 6409, "dev": 368, "test": 362},
+    "race/high:2.0.0": {"train": 18728, "dev": 1021, "test": 1045},
+    "c4/en:3.1.0": {"train": 365000000, "validation": 364608},
+}
+
+
+@pytest.fixture(scope="session")
+def split_sizes():
+  return SPLIT_SIZES
+
+
+@pytest.fixture(scope="session")
+def tfds_metadata(tmp_path_factory):
+  """A data_dir of dataset_info.json files with SPLIT_SIZES, for mock_data(data_dir=)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  directory = tmp_path_factory.mktemp("tfds_metadata")
+  for name, sizes in SPLIT_SIZES.items():
+    with tfds.testing.mock_data(num_examples=1):
+      info = tfds.builder(name).info
+    info.set_splits(tfds.core.SplitDict([
+        tfds.core.SplitInfo(name=split, shard_lengths=[n], num_bytes=0)
+        for split, n in sizes.items()]))
+    target = directory / info.full_name
+    target.mkdir(parents=True, exist_ok=True)
+    info.write_to_directory(str(target))
+  return str(directory)
+
+
+PREFIX = "tiny_"
+CR_ROWS = ("index\ttext\tlabel\n"
+           "0\tgreat camera , love it\t1\n"
+           "1\tbattery died fast\t0\n"
+           "2\t   \t1\n"               # empty text: dropped
+           "3\tno label column\n"       # malformed: dropped
+           "4\tlens is sharp\tmaybe\n"  # bad label: dropped
+           "5\tworks as advertised\t1\n")
+CXC_ROWS = ("index\tsentence1\tsentence2\tlabel\n"
+            "0\ta dog runs\ta dog is running\t4.6\n"
+            "1\ta cat sleeps\ta man cooks\t0.25\n"
+            "2\ta bird\t\t3.0\n"           # empty sentence2: dropped
+            "3\tone\ttwo\tthree\tfour\n")  # malformed: dropped
+
+
+@pytest.fixture(scope="session")
+def local_dirs(tmp_path_factory):
+  cr = tmp_path_factory.mktemp("cr")
+  cxc = tmp_path_factory.mktemp("cxc")
+  for split in ("train", "validation"):
+    (cr / f"{split}.tsv").write_text(CR_ROWS)
+    (cxc / f"{split}.tsv").write_text(CXC_ROWS)
+  return str(cr), str(cxc)
+
+
+@pytest.fixture(scope="session")
+def tiny_tasks(tiny_vocab, local_dirs):
+  """Every task and mixture registered as tiny_<name> with the tiny vocabulary."""
+  from spot_jax.tasks import registration  # pylint: disable=g-import-not-at-top
+  cr_dir, cxc_dir = local_dirs
+  return registration.register_all(tiny_vocab, prefix=PREFIX, cr_dir=cr_dir,
+                                    cxc_dir=cxc_dir)

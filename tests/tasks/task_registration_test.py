@@ -1,0 +1,146 @@
+"""Every registered task yields tokenized examples from mocked TFDS or small local files."""
+import numpy as np
+import pytest
+import seqio
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from spot_jax.tasks import names
+from spot_jax.tasks import pipeline
+
+PREFIX = "tiny_"  # as registered by the `tiny_tasks` fixture
+LENGTHS = {"inputs": 32, "targets": 8}
+LOCAL = (names.CR, names.CXC)
+HAND_MOCKED = (names.HELLASWAG, names.RACE_MIDDLE, names.RACE_HIGH)
+TFDS_TASKS = [n for n in names.ALL_TASKS if n not in LOCAL + HAND_MOCKED]
+TEST_ONLY = {names.glue_task("ax"), names.super_glue_task("axb"),
+             names.super_glue_task("axg")}
+
+
+def check_tokenized(examples, vocab_size):
+  assert examples, "no examples"
+  for ex in examples:
+    for key in ("inputs", "targets"):
+      tokens = ex[key]
+      assert tokens.dtype == np.int32
+      assert 2 <= len(tokens) <= LENGTHS[key]
+      assert tokens[-1] == 1, f"{key} must end in EOS"
+      assert tokens.max() < vocab_size
+
+
+@pytest.mark.parametrize("name", TFDS_TASKS)
+def test_task_yields_tokenized_examples(name, tiny_tasks, tiny_vocab, tfds_metadata):
+  task = seqio.get_mixture_or_task(PREFIX + name)
+  split = "test" if name in TEST_ONLY else "validation"
+  with tfds.testing.mock_data(num_examples=2, num_sub_examples=3, data_dir=tfds_metadata):
+    ds = task.get_dataset(LENGTHS, split=split, shuffle=False)
+    examples = list(ds.take(4).as_numpy_iterator())
+  check_tokenized(examples, tiny_vocab.vocab_size)
+
+
+def _hand_rows(builder, split, **unused_kwargs):
+  del split
+  if builder.name == "hellaswag":
+    rows = {"context": ["He opens the door.", "She sings."],
+            "endings": [["a", "b", "c", "d"], ["e", "f", "g"]],  # second is malformed
+            "activity_label": ["x", "y"], "label": [3, 0],
+            "split_type": ["indomain", "indomain"], "source_id": ["s1", "s2"]}
+    rows["endings"] = tf.ragged.constant(rows["endings"])
+  else:
+    rows = {"article": ["Tom is ten.", "Ann is six."],
+            "questions": tf.ragged.constant([["Age?", "Name?"], ["Age?"]]),
+            "answers": tf.ragged.constant([["B", "A"], ["C"]]),
+            "options": tf.ragged.constant([[["9", "10", "11", "12"],
+                                            ["Tom", "Bob", "Ann", "Sue"]],
+                                           [["4", "5", "6", "7"]]]),
+            "example_id": ["r1", "r2"]}
+  return tf.data.Dataset.from_tensor_slices(rows)
+
+
+@pytest.mark.parametrize("name,expected", [(names.HELLASWAG, 1), (names.RACE_MIDDLE, 3),
+                                           (names.RACE_HIGH, 3)])
+def test_multiple_choice_tasks_from_hand_rows(name, expected, tiny_tasks, tiny_vocab,
+                                              tfds_metadata):
+  task = seqio.get_mixture_or_task(PREFIX + name)
+  pipeline.STATS.reset(task.name)
+  with tfds.testing.mock_data(as_dataset_fn=_hand_rows, data_dir=tfds_metadata):
+    examples = list(task.get_dataset(LENGTHS, split="validation", shuffle=False)
+                    .as_numpy_iterator())
+  check_tokenized(examples, tiny_vocab.vocab_size)
+  assert len(examples) == expected
+  if name == names.HELLASWAG:
+    assert pipeline.STATS.get(task.name)["rows_dropped"] == 1
+
+
+@pytest.mark.parametrize("name", LOCAL)
+def test_local_file_tasks_drop_and_count_bad_rows(name, tiny_tasks, tiny_vocab):
+  task = seqio.get_mixture_or_task(PREFIX + name)
+  pipeline.STATS.reset(task.name)
+  examples = list(task.get_dataset(LENGTHS, split="train", shuffle=False)
+                  .as_numpy_iterator())
+  check_tokenized(examples, tiny_vocab.vocab_size)
+  dropped = pipeline.STATS.get(task.name)["rows_dropped"]
+  if name == names.CR:
+    assert (len(examples), dropped) == (3, 3)
+    assert [tiny_vocab.decode(e["targets"].tolist()) for e in examples] == [
+        "positive", "negative", "positive"]
+  else:
+    assert (len(examples), dropped) == (2, 2)
+    assert tiny_vocab.decode(examples[1]["targets"].tolist()) == "0.2"
+  assert task.num_input_examples("train") == (6 if name == names.CR else 4)
+
+
+def test_local_task_without_directory_says_what_to_do(tiny_vocab):
+  from spot_jax.tasks import registration  # pylint: disable=g-import-not-at-top
+  registration.register_all(tiny_vocab, prefix="nodir_")
+  task = seqio.get_mixture_or_task("nodir_" + names.CR)
+  with pytest.raises(ValueError, match="SPOT_JAX_CR_DIR"):
+    task.get_dataset(LENGTHS, split="train")
+
+
+def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata):
+  task = seqio.get_mixture_or_task(PREFIX + names.glue_task("mnli"))
+  pipeline.STATS.reset(task.name)
+  lengths = {"inputs": 6, "targets": 8}
+  with tfds.testing.mock_data(num_examples=3, data_dir=tfds_metadata):
+    examples = list(task.get_dataset(lengths, split="train", shuffle=False)
+                    .as_numpy_iterator())
+  assert len(examples) == 3
+  for ex in examples:
+    assert len(ex["inputs"]) == 6 and ex["inputs"][-1] == 1
+  assert pipeline.truncation_fraction(task.name, "inputs") == 1.0
+  assert pipeline.truncation_fraction(task.name, "targets") == 0.0
+
+
+def test_empty_rows_dropped_and_counted(tiny_tasks, tfds_metadata):
+  task = seqio.get_mixture_or_task(PREFIX + names.glue_task("cola"))
+  pipeline.STATS.reset(task.name)
+
+  def rows(builder, split, **unused_kwargs):
+    del builder, split
+    return tf.data.Dataset.from_tensor_slices(
+        {"sentence": ["Good one.", "  ", ""], "label": [1, 0, 1], "idx": [0, 1, 2]})
+
+  with tfds.testing.mock_data(as_dataset_fn=rows, data_dir=tfds_metadata):
+    examples = list(task.get_dataset(LENGTHS, split="train", shuffle=False)
+                    .as_numpy_iterator())
+  assert len(examples) == 1
+  assert pipeline.STATS.get(task.name)["rows_dropped"] == 2
+
+
+def test_unknown_name_suggests_closest(tiny_tasks):
+  with pytest.raises(ValueError, match="tiny_spot_glue_cola_v200"):
+    pipeline.get_task_or_mixture("tiny_spot_glue_cola_v20")
+
+
+def test_catalogue_counts():
+  assert len(names.SOURCE_TASKS) == 16 and len(names.TARGET_TASKS) == 10
+  assert len(set(names.GLUE_TASKS) | set(names.SUPER_GLUE_TASKS)) == 16
+  # 26 SPoT tasks + 16 benchmark tasks, overlaps counted once (15 shared).
+  assert len(names.CORE_TASKS) == 27
+  assert len(set(names.ALL_TASKS)) == len(names.ALL_TASKS)
+
+
+def test_every_catalogued_name_is_registered(tiny_tasks):
+  assert sorted(tiny_tasks) == sorted(PREFIX + n for n in
+                                      names.ALL_TASKS + names.ALL_MIXTURES)
