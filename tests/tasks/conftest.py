@@ -136,3 +136,13 @@ def tiny_tasks(tiny_vocab, local_dirs):
   cr_dir, cxc_dir = local_dirs
   return registration.register_all(tiny_vocab, prefix=PREFIX, cr_dir=cr_dir,
                                     cxc_dir=cxc_dir)
+
+
+@pytest.fixture(autouse=True)
+def fresh_tfds_builders():
+  """seqio memoizes TFDS builders per (name, data_dir) for the whole process; a builder
+  made under one mock (with or without split sizes) must not leak into another test."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  seqio.utils.LazyTfdsLoader._MEMOIZED_BUILDERS.clear()  # pylint: disable=protected-access
+  yield
+  seqio.utils.LazyTfdsLoader._MEMOIZED_BUILDERS.clear()  # pylint: disable=protected-access
