@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "tensorflow-datasets==4.9.10",
     "sentencepiece==0.2.3",
     "tensorstore",
+    "tensorboard",
     "msgpack",
     "safetensors",
     "numpy==2.4.6",

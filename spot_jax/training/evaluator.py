@@ -1,0 +1,111 @@
+"""Validation with the task's own seqio metrics: decode, postprocess, score."""
+import logging
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import seqio
+
+from spot_jax.model import decoding
+from spot_jax.model.t5 import T5
+from spot_jax.prompts.prompt import prefix_prompt
+from spot_jax.training import data
+
+
+def make_decode_fn(model: T5, *, max_length: int, eos_id: int = 1, beam_size: int = 1,
+                   alpha: float = 0.6):
+  """A jitted `(model_params, prompt, encoder_tokens [B, L]) -> [B, max_length]` decoder."""
+
+  def decode(model_params, prompt, tokens):
+    mask = tokens > 0
+    x = model.apply({"params": model_params}, tokens, method=T5.embed)
+    if prompt is not None:
+      x, mask = prefix_prompt(prompt, x, mask)
+    encoded = model.apply({"params": model_params}, x, mask, method=T5.encode)
+    if beam_size == 1:
+      return decoding.greedy_decode(model, model_params, encoded, mask, max_length=max_length,
+                                    eos_id=eos_id)
+    seqs, _ = decoding.beam_search(model, model_params, encoded, mask, max_length=max_length,
+                                   beam_size=beam_size, alpha=alpha, eos_id=eos_id)
+    return seqs[:, 0]
+
+  return jax.jit(decode)
+
+
+def predict_batches(decode_fn, model_params, prompt, ds, batch_size: int):
+  """Runs `decode_fn` over an enumerated seqio eval dataset -> [(index, tokens)]."""
+  results = []
+  pending = []
+
+  def flush():
+    idx = [i for i, _ in pending]
+    tokens = np.stack([ex["encoder_input_tokens"] for _, ex in pending])
+    n = len(pending)
+    if n < batch_size:  # pad the last batch so one compiled shape serves all
+      tokens = np.concatenate([tokens, np.zeros((batch_size - n,) + tokens.shape[1:],
+                                                tokens.dtype)])
+    out = np.asarray(decode_fn(model_params, prompt, jnp.asarray(tokens)))[:n]
+    # Fixed-length rows, zero after EOS: seqio stacks them and its vocabularies stop at EOS.
+    results.extend((i, row) for i, row in zip(idx, out))
+    pending.clear()
+
+  for index, ex in ds.as_numpy_iterator():
+    pending.append((int(index), ex))
+    if len(pending) == batch_size:
+      flush()
+  if pending:
+    flush()
+  return results
+
+
+class Validator:
+  """Scores a prompt (or model) on a task's or mixture's split with the task metrics."""
+
+  def __init__(self, mixture_or_task_name: str, *, model: T5,
+               task_feature_lengths: Dict[str, int], split: str = "validation",
+               batch_size: int = 32, num_examples: Optional[int] = None,
+               use_cached: bool = False, beam_size: int = 1, log_dir: Optional[str] = None):
+    if log_dir:
+      import os
+      os.makedirs(log_dir, exist_ok=True)
+    self.evaluator = seqio.Evaluator(
+        mixture_or_task_name, feature_converter=data.feature_converter(), eval_split=split,
+        use_cached=use_cached, sequence_length=dict(task_feature_lengths),
+        num_examples=num_examples, log_dir=log_dir,
+        logger_cls=(seqio.JSONLogger,) if log_dir else ())
+    self.batch_size = batch_size
+    self.decode_fn = make_decode_fn(model, max_length=task_feature_lengths["targets"],
+                                    beam_size=beam_size)
+
+  def __call__(self, model_params, prompt, step: Optional[int] = None
+               ) -> Dict[str, Dict[str, float]]:
+    """`{task: {metric: value}}` for every task of the mixture."""
+    predict_fn = lambda ds: predict_batches(self.decode_fn, model_params, prompt, ds,
+                                            self.batch_size)
+    future, _ = self.evaluator.evaluate(compute_metrics=True, step=step, predict_fn=predict_fn)
+    metrics = future.result()
+    return {task: {name: float(_scalar(v)) for name, v in m.items()}
+            for task, m in metrics.items()}
+
+
+def _scalar(value: Any) -> float:
+  if hasattr(value, "value"):  # clu / seqio metric values
+    value = value.value
+  return float(np.asarray(value))
+
+
+def select_metric(metrics: Dict[str, Dict[str, float]], name: Optional[str]
+                  ) -> Tuple[str, float]:
+  """The metric a run optimises: `task/metric`, a metric name averaged over tasks, or by
+  default the mean of every task's first metric."""
+  if name and "/" in name:
+    task, metric = name.split("/", 1)
+    return name, metrics[task][metric]
+  if name:
+    values = [m[name] for m in metrics.values() if name in m]
+    if not values:
+      raise KeyError(f"metric {name!r} not among {sorted({k for m in metrics.values() for k in m})}")
+    return name, float(np.mean(values))
+  firsts = [next(iter(m.values())) for m in metrics.values() if m]
+  return "mean_first_metric", float(np.mean(firsts))

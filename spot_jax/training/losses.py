@@ -1,0 +1,24 @@
+"""Token cross-entropy with T5X's z-loss, averaged over real (non-padding) target tokens."""
+import jax
+import jax.numpy as jnp
+
+Z_LOSS = 1e-4  # T5X / prompt-tuning default
+
+
+def cross_entropy(logits, targets, weights, z_loss: float = Z_LOSS):
+  """`[B, T, V]` float32 logits, `[B, T]` ids and weights -> (loss, metrics dict).
+
+  The loss is summed over tokens and divided by the number of real target tokens;
+  z-loss (`z_loss * logsumexp^2`) keeps the softmax normaliser near 1, as in T5X.
+  """
+  logits = logits.astype(jnp.float32)
+  lse = jax.nn.logsumexp(logits, axis=-1)
+  target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+  nll = lse - target_logit
+  weights = weights.astype(jnp.float32)
+  num_tokens = jnp.maximum(jnp.sum(weights), 1.0)
+  ce = jnp.sum(nll * weights) / num_tokens
+  zl = z_loss * jnp.sum(jnp.square(lse) * weights) / num_tokens
+  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32) * weights
+  return ce + zl, {"cross_ent_loss": ce, "z_loss": zl,
+                   "accuracy": jnp.sum(correct) / num_tokens, "num_tokens": jnp.sum(weights)}

@@ -1,0 +1,262 @@
+"""The training loop: a frozen T5 from a checkpoint, a `[P, D]` prompt trained on a seqio
+task or mixture over a `('data', 'model')` mesh, periodic validation with the task's
+metrics, orbax checkpoints that resume exactly, and prompts written as files."""
+import logging
+import os
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from clu import metric_writers
+
+from spot_jax.model import checkpoints as model_checkpoints
+from spot_jax.model.config import T5Config
+from spot_jax.model.t5 import T5, logical_axes
+from spot_jax.prompts import initializers, prompt_files
+from spot_jax.training import checkpointing, data, optimizer as optimizer_lib, partitioning
+from spot_jax.training.train_step import (MODEL_TUNING, MODES, PROMPT_TUNING, TrainState,
+                                          init_state, train_step)
+
+log = logging.getLogger("spot_jax.train")
+
+
+def _fmt_eta(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def check_finite(state: TrainState):
+  bad = int(state.nonfinite_step)
+  if bad >= 0:
+    raise FloatingPointError(f"non-finite loss at step {bad}; that update was not applied and "
+                             "no state after it was saved")
+
+
+class PartitionedTrainer:
+  """The train step jitted once with explicit shardings over a mesh; the state is donated."""
+
+  def __init__(self, model: T5, tx: optax.GradientTransformation, mode: str, mesh,
+               frozen_specs=None, num_microbatches: int = 1):
+    if mode not in MODES:
+      raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    self.model, self.tx, self.mode, self.mesh = model, tx, mode, mesh
+    repl = partitioning.replicated(mesh)
+    model_sharding = partitioning.logical_to_sharding(logical_axes(model.config), mesh)
+    if mode == PROMPT_TUNING:
+      self.frozen_sharding, params_sharding = model_sharding, repl
+    else:
+      self.frozen_sharding, params_sharding = repl, model_sharding
+    self.params_sharding = params_sharding
+    self.batch_sharding = partitioning.batch_sharding(mesh)
+    self._step = functools_partial(train_step, model=model, tx=tx, mode=mode,
+                                   num_microbatches=num_microbatches)
+    self._jitted = None
+
+  def state_sharding(self, state: TrainState):
+    """Parameters by their logical axes; optimizer state and counters replicated."""
+    repl = partitioning.replicated(self.mesh)
+    return TrainState(step=repl, params=self.params_sharding,
+                      opt_state=jax.tree.map(lambda _: repl, state.opt_state), nonfinite_step=repl)
+
+  def place(self, tree, sharding):
+    return jax.device_put(tree, sharding)
+
+  def init_state(self, params) -> TrainState:
+    params = self.place(params, self.params_sharding)
+    state = init_state(params, self.tx)
+    return self.place(state, self.state_sharding(state))
+
+  def step(self, state: TrainState, frozen, batch, rng):
+    if self._jitted is None:
+      repl = partitioning.replicated(self.mesh)
+      frozen_sh = self.frozen_sharding if frozen is not None else None
+      st_sh = self.state_sharding(state)
+      self._jitted = jax.jit(self._step,
+                             in_shardings=(st_sh, frozen_sh, self.batch_sharding, repl),
+                             out_shardings=(st_sh, repl), donate_argnums=(0,))
+    return self._jitted(state, frozen, batch, rng)
+
+  def abstract_state(self, state: TrainState):
+    sh = self.state_sharding(state)
+    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                        state, sh)
+
+
+def functools_partial(fn, **kwargs):
+  import functools
+  return functools.partial(fn, **kwargs)
+
+
+def load_frozen_model(initial_checkpoint: Optional[str], config: T5Config, seed: int):
+  """The model's weights from a checkpoint; random weights only when no path is given."""
+  if initial_checkpoint:
+    return model_checkpoints.load_params(initial_checkpoint, config, dtype=config.param_dtype)
+  from spot_jax.model.t5 import init_params
+  log.warning("no initial checkpoint: the model starts from random weights")
+  return jax.tree.map(np.asarray, init_params(config, jax.random.PRNGKey(seed)))
+
+
+def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Mapping[str, int],
+          model_config: T5Config, initial_checkpoint: Optional[str], train_steps: int,
+          mode: str = PROMPT_TUNING, prompt_length: int = 100,
+          prompt_init: Optional[Callable] = None,
+          tx: Optional[optax.GradientTransformation] = None, batch_size: int = 32,
+          seed: int = 0, train_split: str = "train", eval_split: str = "validation",
+          eval_period: int = 0, num_eval_examples: Optional[int] = None,
+          eval_batch_size: Optional[int] = None, best_metric: Optional[str] = None,
+          checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 1,
+          prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
+          mesh_shape: Tuple[int, int] = (-1, 1), num_microbatches: int = 1,
+          use_cached: bool = False, run_name: str = "",
+          export_params_path: Optional[str] = None) -> Dict[str, Any]:
+  """Trains a prompt (or, with mode='model', the whole model) and returns a summary.
+
+  The run lives in `model_dir`: `checkpoints/<step>` (orbax, with the data iterator),
+  `prompts/` (`.npy` + `.json`: `step_<N>` at `prompt_save_steps`, `best`, `final`),
+  `train/` and `eval/` TensorBoard logs. Restarted on the same `model_dir`, it resumes
+  from the latest checkpoint and continues exactly.
+  """
+  if mode not in MODES:
+    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+  if train_steps <= 0:
+    raise ValueError(f"train_steps must be positive, got {train_steps}")
+  if eval_period and checkpoint_period and max(eval_period, checkpoint_period) % min(
+      eval_period, checkpoint_period):
+    raise ValueError(f"eval_period {eval_period} and checkpoint_period {checkpoint_period} "
+                     "must be multiples of each other")
+  os.makedirs(model_dir, exist_ok=True)
+  # Validate at the door: task, vocabulary and mesh before anything is compiled.
+  vocab = data.output_vocabulary(mixture_or_task_name)
+  data.check_vocabulary_fits(vocab, model_config.vocab_size, mixture_or_task_name)
+  mesh = partitioning.make_mesh(*mesh_shape)
+  partitioning.check_batch_divides(batch_size, mesh)
+  if batch_size % num_microbatches:
+    raise ValueError(f"batch size {batch_size} does not divide into {num_microbatches} "
+                     "microbatches")
+
+  model = T5(model_config)
+  if tx is None:
+    tx = (optimizer_lib.spot_prompt_optimizer() if mode == PROMPT_TUNING
+          else optimizer_lib.model_tuning_optimizer())
+  trainer = PartitionedTrainer(model, tx, mode, mesh, num_microbatches=num_microbatches)
+  model_params = load_frozen_model(initial_checkpoint, model_config, seed)
+  rng = jax.random.PRNGKey(seed)
+  init_rng, step_rng = jax.random.split(rng)
+
+  if mode == PROMPT_TUNING:
+    factory = prompt_init or initializers.sampled_vocab()
+    prompt = factory(model_params["token_embedder"]["embedding"], vocab)(
+        init_rng, (prompt_length, model_config.emb_dim))
+    frozen = trainer.place(model_params, trainer.frozen_sharding)
+    state = trainer.init_state(jnp.asarray(prompt, jnp.float32))
+  else:
+    frozen = None
+    state = trainer.init_state(jax.tree.map(jnp.asarray, model_params))
+  del model_params
+
+  ds = data.train_dataset(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
+                          batch_size=batch_size, split=train_split, seed=seed,
+                          use_cached=use_cached)
+  iterator = iter(ds)
+  ckpt = checkpointing.RunCheckpointer(model_dir, keep=keep_checkpoints)
+  start = ckpt.latest_step()
+  if start is not None:
+    log.info("resuming from %s at step %d", model_dir, start)
+    state = ckpt.restore(start, trainer.abstract_state(state), iterator)
+
+  writer = metric_writers.create_default_writer(os.path.join(model_dir, "train"),
+                                                just_logging=jax.process_index() > 0)
+  eval_writer = metric_writers.create_default_writer(os.path.join(model_dir, "eval"),
+                                                     just_logging=jax.process_index() > 0)
+  validator = None
+  if eval_period:
+    from spot_jax.training.evaluator import Validator
+    validator = Validator(mixture_or_task_name, model=model,
+                          task_feature_lengths=task_feature_lengths, split=eval_split,
+                          batch_size=eval_batch_size or batch_size,
+                          num_examples=num_eval_examples, use_cached=use_cached,
+                          log_dir=os.path.join(model_dir, "inference_eval"))
+  meta = dict(task=mixture_or_task_name, model_name=model_config.name,
+              vocabulary_hash=data.vocabulary_hash(vocab), seed=seed, run=run_name or
+              os.path.basename(os.path.normpath(model_dir)))
+  prompt_dir = os.path.join(model_dir, "prompts")
+  best = _read_best(prompt_dir)
+
+  def save_prompt(name, step, role, metric=None):
+    if mode != PROMPT_TUNING:
+      return
+    extra = {} if metric is None else {"metric_name": metric[0], "metric_value": metric[1]}
+    prompt_files.save_prompt(os.path.join(prompt_dir, name), np.asarray(state.params),
+                             dict(meta, step=step, role=role, **extra))
+
+  def model_params_now():
+    return frozen if mode == PROMPT_TUNING else state.params
+
+  history = []
+  step = int(state.step)
+  t_last, step_last = time.time(), step
+  t_start = t_last
+  while step < train_steps:
+    batch = jax.tree.map(lambda t: t._numpy(), next(iterator))
+    batch = trainer.place(batch, trainer.batch_sharding)
+    state, metrics = trainer.step(state, frozen, batch, step_rng)
+    step += 1
+    if step % log_period == 0 or step == train_steps:
+      check_finite(state)
+      m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      now = time.time()
+      sps = (step - step_last) / max(now - t_last, 1e-9)
+      m.update(steps_per_sec=sps, examples_per_sec=sps * batch_size)
+      writer.write_scalars(step, m)
+      log.info("step %d/%d loss %.4f acc %.3f  %.2f steps/s  %.1f examples/s  ETA %s", step,
+               train_steps, m["loss"], m["accuracy"], sps, sps * batch_size,
+               _fmt_eta((train_steps - step) / max(sps, 1e-9)))
+      history.append({"step": step, **m})
+      t_last, step_last = now, step
+    if step in prompt_save_steps:
+      check_finite(state)
+      save_prompt(f"step_{step}", step, prompt_files.TASK_EMBEDDING)
+    if validator is not None and (step % eval_period == 0 or step == train_steps):
+      check_finite(state)
+      results = validator(model_params_now(), state.params if mode == PROMPT_TUNING else None,
+                          step)
+      name, value = _select(results, best_metric)
+      eval_writer.write_scalars(step, {f"{t}/{k}": v for t, mm in results.items()
+                                       for k, v in mm.items()})
+      log.info("step %d validation %s: %s = %.4f", step, results, name, value)
+      history.append({"step": step, "eval": results, name: value})
+      if best is None or value > best["metric_value"]:
+        best = {"step": step, "metric_name": name, "metric_value": value}
+        save_prompt("best", step, prompt_files.TRANSFER, (name, value))
+    if (checkpoint_period and step % checkpoint_period == 0) or step == train_steps:
+      check_finite(state)
+      ckpt.save(step, state, iterator)
+  check_finite(state)
+  save_prompt("final", step, prompt_files.TRANSFER if best is None else None)
+  if export_params_path and mode == MODEL_TUNING:
+    from spot_jax.model import t5x_export
+    t5x_export.write_t5x_msgpack(jax.device_get(state.params), export_params_path)
+  writer.flush()
+  eval_writer.flush()
+  ckpt.close()
+  elapsed = time.time() - t_start
+  return {"model_dir": model_dir, "final_step": step, "best": best, "history": history,
+          "wall_seconds": elapsed, "final_state": state}
+
+
+def _select(results, best_metric):
+  from spot_jax.training.evaluator import select_metric
+  return select_metric(results, best_metric)
+
+
+def _read_best(prompt_dir: str):
+  """The best validation score recorded by an earlier (interrupted) run of this directory."""
+  path = os.path.join(prompt_dir, "best")
+  try:
+    m = prompt_files.load_metadata(path)
+  except (FileNotFoundError, prompt_files.PromptFileError):
+    return None
+  return {"step": m.step, "metric_name": m.metric_name, "metric_value": m.metric_value}
