@@ -51,13 +51,14 @@ def known_splits(task: seqio.Task) -> List[str]:
     return list(mapping) if isinstance(mapping, dict) else ["train", "validation"]
 
 
-def split_sizes(task: seqio.Task) -> str:
+def split_sizes(task: seqio.Task) -> Optional[str]:
+  """"train=..., validation=..." or None when the data is not prepared."""
   sizes = []
   for split in known_splits(task):
     try:
       n = task.num_input_examples(split)
     except Exception:  # pylint: disable=broad-except
-      return "unknown (data not prepared)"
+      return None
     sizes.append(f"{split}={n}")
   return ", ".join(sizes)
 
@@ -85,15 +86,19 @@ def _text(value, limit: int = 160) -> str:
   return text if len(text) <= limit else text[:limit] + "..."
 
 
-def show_task(task: seqio.Task, show_example: bool, out) -> None:
+def show_task(task: seqio.Task, show_example: bool, mock: bool, out) -> None:
   base = task.name
   tag = TAGS.get(base, "GLUE/SuperGLUE" if base in names.CORE_TASKS else "extra")
   print(f"{task.name}  [{tag}]", file=out)
   print(f"  source:  {describe_source(task)}", file=out)
-  print(f"  sizes:   {split_sizes(task)}", file=out)
+  sizes = split_sizes(task)
+  print(f"  sizes:   {sizes or 'unknown (data not prepared)'}", file=out)
   metric_names = [getattr(f, "__name__", repr(f)) for f in task.metric_fns]
   print(f"  metrics: {', '.join(metric_names) or '(none: unsupervised)'}", file=out)
-  if show_example:
+  if show_example and sizes is None and not mock:
+    # seqio would try to download and prepare the data: never from a listing tool.
+    print("  example: (data not prepared; --mock shows a random one)", file=out)
+  elif show_example:
     splits = known_splits(task)
     split = "validation" if "validation" in splits else splits[0]
     ex = formatted_example(task, split)
@@ -126,7 +131,8 @@ def main(argv: Optional[List[str]] = None, out=sys.stdout) -> int:
   parser.add_argument("--cxc_dir", default=None)
   parser.add_argument("--no_examples", action="store_true")
   parser.add_argument("--mock", action="store_true",
-                      help="random TFDS rows (tfds.testing.mock_data): runs offline")
+                      help="random TFDS rows (tfds.testing.mock_data): runs offline; "
+                      "with --tfds_data_dir, split sizes come from its metadata")
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.ERROR)
   tf.get_logger().setLevel("ERROR")
@@ -136,10 +142,11 @@ def main(argv: Optional[List[str]] = None, out=sys.stdout) -> int:
   pattern = re.compile(args.filter)
   tasks = [n for n in names.ALL_TASKS if pattern.search(n)]
   mixtures = [n for n in names.ALL_MIXTURES if pattern.search(n)]
-  mock = tfds.testing.mock_data(num_examples=1) if args.mock else contextlib.nullcontext()
+  mock = (tfds.testing.mock_data(num_examples=1, data_dir=args.tfds_data_dir)
+          if args.mock else contextlib.nullcontext())
   with mock:
     for name in tasks:
-      show_task(seqio.get_mixture_or_task(name), not args.no_examples, out)
+      show_task(seqio.get_mixture_or_task(name), not args.no_examples, args.mock, out)
     for name in mixtures:
       show_mixture(seqio.get_mixture_or_task(name), out)
   if mixtures and not args.tfds_data_dir and not args.mock:

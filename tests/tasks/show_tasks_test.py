@@ -36,3 +36,12 @@ def test_names_only_listing_counts_everything():
   for name in names.ALL_TASKS + names.ALL_MIXTURES:
     assert f"\n{name}  [" in "\n" + text, name
   assert f"{len(names.ALL_TASKS)} tasks ({len(names.CORE_TASKS)} of the 26 SPoT" in text
+
+
+def test_sizes_and_rates_from_metadata(tfds_metadata):
+  out = io.StringIO()
+  load_tool().main(["--mock", "--tfds_data_dir", tfds_metadata, "--no_examples",
+                    "--filter", "glue_cola|c4_prefix_lm_v310_mix"], out=out)
+  text = out.getvalue()
+  assert "sizes:   train=8551, validation=1043, test=1063" in text
+  assert "spot_c4_prefix_lm_v310: 524288" in text  # 365M examples capped at 2^19
