@@ -41,6 +41,16 @@ class TsvDataSource(seqio.FunctionDataSource):
     self._sizes: Dict[str, int] = {}
     super().__init__(dataset_fn=self._read, splits=SPLITS)
 
+  @property
+  def splits(self):
+    """The splits whose file exists (all three while the directory is not set)."""
+    directory = self._directory or os.environ.get(self._env_var)
+    if not directory:
+      return SPLITS
+    present = tuple(s for s in SPLITS
+                    if tf.io.gfile.exists(os.path.join(directory, f"{s}.tsv")))
+    return present or SPLITS
+
   def path(self, split: str) -> str:
     directory = self._directory or os.environ.get(self._env_var)
     if not directory:

@@ -1,4 +1,6 @@
 """Every registered task yields tokenized examples from mocked TFDS or small local files."""
+import logging
+
 import numpy as np
 import pytest
 import seqio
@@ -88,6 +90,7 @@ def test_local_file_tasks_drop_and_count_bad_rows(name, tiny_tasks, tiny_vocab):
     assert (len(examples), dropped) == (2, 2)
     assert tiny_vocab.decode(examples[1]["targets"].tolist()) == "0.2"
   assert task.num_input_examples("train") == (6 if name == names.CR else 4)
+  assert list(task.splits) == ["train", "validation"]  # no test.tsv written
 
 
 def test_local_task_without_directory_says_what_to_do(tiny_vocab):
@@ -98,7 +101,8 @@ def test_local_task_without_directory_says_what_to_do(tiny_vocab):
     task.get_dataset(LENGTHS, split="train")
 
 
-def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata):
+def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata, caplog):
+  caplog.set_level(logging.INFO)
   task = seqio.get_mixture_or_task(PREFIX + names.glue_task("mnli"))
   pipeline.STATS.reset(task.name)
   lengths = {"inputs": 6, "targets": 8}
@@ -110,9 +114,10 @@ def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata):
     assert len(ex["inputs"]) == 6 and ex["inputs"][-1] == 1
   assert pipeline.truncation_fraction(task.name, "inputs") == 1.0
   assert pipeline.truncation_fraction(task.name, "targets") == 0.0
+  assert f"{task.name}: 1/1 inputs truncated to 6 tokens" in caplog.text
 
 
-def test_empty_rows_dropped_and_counted(tiny_tasks, tfds_metadata):
+def test_empty_rows_dropped_and_counted(tiny_tasks, tfds_metadata, caplog):
   task = seqio.get_mixture_or_task(PREFIX + names.glue_task("cola"))
   pipeline.STATS.reset(task.name)
 
@@ -126,6 +131,7 @@ def test_empty_rows_dropped_and_counted(tiny_tasks, tfds_metadata):
                     .as_numpy_iterator())
   assert len(examples) == 1
   assert pipeline.STATS.get(task.name)["rows_dropped"] == 2
+  assert f"{task.name}: dropped 1 empty or malformed rows so far" in caplog.text
 
 
 def test_unknown_name_suggests_closest(tiny_tasks):
