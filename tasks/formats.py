@@ -133,7 +133,7 @@ def squad(x):
   answers = pad_punctuation(x["answers"])
   return {
       "inputs": join_collapsed(["question:", pad_punctuation(x["question"]),
-                      "context:", pad_punctuation(x["context"])]),
+                                "context:", pad_punctuation(x["context"])]),
       "targets": answers[0],
       "answers": answers,
       "idx": x["qid"],
@@ -172,7 +172,7 @@ def text_similarity(x, task_prefix: str):
   score = tf.cast(x["label"], tf.float32)
   return {
       "inputs": join_collapsed([task_prefix, "sentence1:", x["sentence1"],
-                      "sentence2:", x["sentence2"]]),
+                                "sentence2:", x["sentence2"]]),
       "targets": tf.strings.as_string(tf.round(score * 5) / 5, precision=1),
   }
 
@@ -188,8 +188,8 @@ def choice_names(prefix: str, n: int, start: int = 0):
 def winogrande(x):
   """`"winogrande sentence: <s> option1: <a> option2: <b>"` -> "option1"/"option2"."""
   return {
-      "inputs": join_collapsed(["winogrande sentence:", x["sentence"], "option1:", x["option1"],
-                      "option2:", x["option2"]]),
+      "inputs": join_collapsed(["winogrande sentence:", x["sentence"],
+                                "option1:", x["option1"], "option2:", x["option2"]]),
       "targets": label_text(x["label"], choice_names("option", 2, start=1)),
   }
 

@@ -187,8 +187,6 @@ def add_task(name: str, *, source: seqio.DataSource, opts: Options,
       functools.partial(validate_rows, task_name=name, text_fields=tuple(text_fields),
                         predicate=predicate),
       *formatters,
-  ]
-  preprocessors += [
       functools.partial(drop_empty_targets, task_name=name),
       seqio.preprocessors.tokenize,
       seqio.CacheDatasetPlaceholder(),
