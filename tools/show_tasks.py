@@ -134,8 +134,6 @@ def main(argv: Optional[List[str]] = None, out=sys.stdout) -> int:
                       help="random TFDS rows (tfds.testing.mock_data): runs offline; "
                       "with --tfds_data_dir, split sizes come from its metadata")
   args = parser.parse_args(argv)
-  logging.set_verbosity(logging.ERROR)
-  tf.get_logger().setLevel("ERROR")
 
   registration.register_all(tfds_data_dir=args.tfds_data_dir, cr_dir=args.cr_dir,
                             cxc_dir=args.cxc_dir)
@@ -159,4 +157,6 @@ def main(argv: Optional[List[str]] = None, out=sys.stdout) -> int:
 
 
 if __name__ == "__main__":
+  logging.set_verbosity(logging.ERROR)
+  tf.get_logger().setLevel("ERROR")
   sys.exit(main())

@@ -102,7 +102,7 @@ def test_local_task_without_directory_says_what_to_do(tiny_vocab):
 
 
 def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata, caplog):
-  caplog.set_level(logging.INFO)
+  caplog.set_level(logging.INFO, logger="absl")
   task = seqio.get_mixture_or_task(PREFIX + names.glue_task("mnli"))
   pipeline.STATS.reset(task.name)
   lengths = {"inputs": 6, "targets": 8}
@@ -118,6 +118,7 @@ def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata, c
 
 
 def test_empty_rows_dropped_and_counted(tiny_tasks, tfds_metadata, caplog):
+  caplog.set_level(logging.WARNING, logger="absl")
   task = seqio.get_mixture_or_task(PREFIX + names.glue_task("cola"))
   pipeline.STATS.reset(task.name)
 
