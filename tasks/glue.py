@@ -6,21 +6,12 @@ import seqio
 from spot_jax.evaluation import metrics
 from spot_jax.evaluation import postprocessors
 from spot_jax.tasks import formats
+from spot_jax.tasks import labels
 from spot_jax.tasks import names
 from spot_jax.tasks import pipeline
 
-# TFDS label_classes (class id order) and text fields of each config.
-LABELS = {
-    "cola": ("unacceptable", "acceptable"),
-    "sst2": ("negative", "positive"),
-    "mrpc": ("not_equivalent", "equivalent"),
-    "qqp": ("not_duplicate", "duplicate"),
-    "mnli": ("entailment", "neutral", "contradiction"),
-    "qnli": ("entailment", "not_entailment"),
-    "rte": ("entailment", "not_entailment"),
-    "wnli": ("not_entailment", "entailment"),
-    "ax": ("entailment", "neutral", "contradiction"),
-}
+LABELS = labels.GLUE
+# Text fields of each config (an empty one drops the row).
 TEXT_FIELDS = {
     "cola": ("sentence",),
     "sst2": ("sentence",),

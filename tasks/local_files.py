@@ -18,6 +18,7 @@ import tensorflow as tf
 from spot_jax.evaluation import metrics
 from spot_jax.evaluation import postprocessors
 from spot_jax.tasks import formats
+from spot_jax.tasks import labels
 from spot_jax.tasks import names
 from spot_jax.tasks import pipeline
 
@@ -110,10 +111,10 @@ def register(opts: pipeline.Options):
       opts=opts,
       formatters=[functools.partial(formats.text_classification, task_prefix="cr",
                                     text_keys=("text",),
-                                    label_names=("negative", "positive"))],
+                                    label_names=labels.SENTIMENT)],
       text_fields=("text",),
       postprocess_fn=functools.partial(postprocessors.string_label_to_class_id,
-                                       label_classes=("negative", "positive")),
+                                       label_classes=labels.SENTIMENT),
       metric_fns=[metrics.accuracy, metrics.num_invalid])
   cxc = opts.name(names.CXC)
   cxc_task = pipeline.add_task(

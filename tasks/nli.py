@@ -6,10 +6,11 @@ import seqio
 from spot_jax.evaluation import metrics
 from spot_jax.evaluation import postprocessors
 from spot_jax.tasks import formats
+from spot_jax.tasks import labels
 from spot_jax.tasks import names
 from spot_jax.tasks import pipeline
 
-DOC_NLI_LABELS = ("not_entailment", "entailment")
+DOC_NLI_LABELS = labels.DOC_NLI
 
 
 def register(opts: pipeline.Options):

@@ -6,11 +6,12 @@ import seqio
 from spot_jax.evaluation import metrics
 from spot_jax.evaluation import postprocessors
 from spot_jax.tasks import formats
+from spot_jax.tasks import labels
 from spot_jax.tasks import names
 from spot_jax.tasks import pipeline
 
 # TFDS class names are "1" (negative) and "2" (positive).
-YELP_LABELS = ("negative", "positive")
+YELP_LABELS = labels.SENTIMENT
 
 
 def register(opts: pipeline.Options):

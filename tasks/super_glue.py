@@ -6,20 +6,11 @@ import seqio
 from spot_jax.evaluation import metrics
 from spot_jax.evaluation import postprocessors
 from spot_jax.tasks import formats
+from spot_jax.tasks import labels
 from spot_jax.tasks import names
 from spot_jax.tasks import pipeline
 
-LABELS = {
-    "boolq": ("False", "True"),
-    "cb": ("entailment", "contradiction", "neutral"),
-    "copa": ("choice1", "choice2"),
-    "multirc": ("False", "True"),
-    "rte": ("entailment", "not_entailment"),
-    "wic": ("False", "True"),
-    "wsc": ("False", "True"),
-    "axb": ("entailment", "not_entailment"),
-    "axg": ("entailment", "not_entailment"),
-}
+LABELS = labels.SUPER_GLUE
 TEXT_FIELDS = {
     "boolq": ("passage", "question"),
     "cb": ("hypothesis", "premise"),

@@ -151,3 +151,13 @@ def test_catalogue_counts():
 def test_every_catalogued_name_is_registered(tiny_tasks):
   assert sorted(tiny_tasks) == sorted(PREFIX + n for n in
                                       names.ALL_TASKS + names.ALL_MIXTURES)
+
+
+def test_label_table_matches_each_task(tiny_tasks):
+  from spot_jax.tasks import labels  # pylint: disable=g-import-not-at-top
+  for name, label_strings in labels.BY_TASK.items():
+    task = seqio.get_mixture_or_task(PREFIX + name)
+    assert labels.task_labels(task.name, prefix=PREFIX) == label_strings
+    for i, label in enumerate(label_strings):
+      value = task.postprocess_fn(label.encode(), example={}, is_target=False)
+      assert (value["value"] if isinstance(value, dict) else value) == i, (name, label)
