@@ -65,7 +65,8 @@ class PartitionedTrainer:
     return jax.device_put(tree, sharding)
 
   def init_state(self, params) -> TrainState:
-    params = self.place(params, self.params_sharding)
+    # A copy: the step donates the state, which must not delete the caller's arrays.
+    params = jax.tree.map(jnp.copy, self.place(params, self.params_sharding))
     state = init_state(params, self.tx)
     return self.place(state, self.state_sharding(state))
 
