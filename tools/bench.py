@@ -1,0 +1,335 @@
+"""Times the T5 forward pass or a training step on random weights; prints one JSON line.
+
+  python tools/bench.py --mode forward --size small --batch 32 --inputs 512 --targets 16
+  python tools/bench.py --mode prompt --size small --batch 32 --inputs 512 --targets 16 \
+      --prompt_length 100 --microbatches 4 --steps 3
+  python tools/bench.py --reference peft --mode prompt ...   # the PyTorch yardstick
+
+Modes: `forward` (teacher-forced logits), `prompt` (prompt tuning: gradients for the [P, D]
+prompt only, SPoT's Adafactor), `model` (every weight trained, T5's Adafactor). Weights are
+random (no downloads). `--reference peft` runs the same shapes with transformers + PEFT on
+torch CPU: `PromptTuningConfig(num_transformer_submodules=1)` (SPoT's encoder-only prompt) and
+Adafactor lr 0.3; `forward`/`model` there are plain transformers. XLA flags come from the
+environment (`XLA_FLAGS`) and are echoed in the output.
+
+FLOPs are counted analytically from the matmuls (`gflop_per_step`): 2 * m * n * k for every
+weight matmul and for attention's QK^T and AV, the logits layer included. Training adds the
+backward pass: a model-tuning step is 3x the forward (input and weight gradients); a
+prompt-tuning step needs no weight gradients, so it is forward + input gradients of every
+weight matmul + both operand gradients of the attention matmuls. Where XLA reports it,
+`xla_gflop_per_step` is its own `cost_analysis()` count (loops counted once: with
+microbatches it covers one microbatch). `tokens_per_s` counts input + target tokens (not the
+prompt). `peak_rss_gb` is the process's peak resident memory (compile included);
+`device_peak_gb` the accelerator's peak where it reports one.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from spot_jax.model.config import SIZES, T5Config, get_config  # noqa: E402  (no jax import)
+
+MODES = ("forward", "prompt", "model")
+
+
+def forward_flops(c: T5Config, batch: int, enc_len: int, dec_len: int):
+  """(weight-matmul FLOPs, attention-matmul FLOPs) of one forward pass."""
+  d, hk, f, v = c.emb_dim, c.num_heads * c.head_dim, c.mlp_dim, c.vocab_size
+  enc_tok, dec_tok = batch * enc_len, batch * dec_len
+  weights = c.num_encoder_layers * enc_tok * 2 * (4 * d * hk + 3 * d * f)
+  attn = c.num_encoder_layers * enc_tok * 2 * 2 * enc_len * hk
+  weights += c.num_decoder_layers * (dec_tok * 2 * (6 * d * hk + 3 * d * f)  # self qkvo, cross qo
+                                     + enc_tok * 2 * 2 * d * hk)  # cross k, v of the encoder
+  attn += c.num_decoder_layers * dec_tok * 2 * 2 * (dec_len + enc_len) * hk
+  weights += dec_tok * 2 * d * v  # logits
+  return weights, attn
+
+
+def step_flops(mode: str, c: T5Config, batch: int, enc_len: int, dec_len: int) -> float:
+  w, a = forward_flops(c, batch, enc_len, dec_len)
+  if mode == "forward":
+    return w + a
+  if mode == "model":
+    return 3 * (w + a)
+  return (w + a) + (w + 2 * a)  # prompt: no weight gradients
+
+
+def _peak_rss_gb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def _timed(fn, steps: int, warmup: int):
+  """Runs `fn` warmup + steps times; returns the step times after warm-up and the last output."""
+  out = None
+  for _ in range(warmup):
+    out = fn()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    out = fn()
+    times.append(time.perf_counter() - start)
+  return times, out
+
+
+def _random_tokens(rng, batch, length, vocab):
+  return rng.randint(2, vocab, size=(batch, length))  # no padding: every position counts
+
+
+def run_jax(args, c: T5Config) -> dict:
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from spot_jax.model.t5 import T5, init_params, logical_axes
+  from spot_jax.training import optimizer as optimizer_lib
+  from spot_jax.training import partitioning
+  from spot_jax.training.train_step import compute_logits, init_state, train_step
+
+  data, model_par = (int(x) for x in args.mesh.split("x"))
+  mesh = partitioning.make_mesh(data, model_par, jax.devices()[:data * model_par])
+  model = T5(c)
+  params = jax.jit(lambda rng: init_params(c, rng))(jax.random.PRNGKey(args.seed))
+  rng = np.random.RandomState(args.seed)
+  targets = _random_tokens(rng, args.batch, args.targets, c.vocab_size)
+  batch = {
+      "encoder_input_tokens": _random_tokens(rng, args.batch, args.inputs, c.vocab_size),
+      "decoder_input_tokens": np.concatenate(
+          [np.zeros((args.batch, 1), np.int64), targets[:, :-1]], axis=1),
+      "decoder_target_tokens": targets,
+      "decoder_loss_weights": np.ones_like(targets),
+  }
+  batch = {k: jnp.asarray(v, jnp.int32) for k, v in batch.items()}
+  repl = partitioning.replicated(mesh)
+  model_sh = partitioning.logical_to_sharding(logical_axes(c), mesh)
+  batch = jax.device_put(batch, partitioning.batch_sharding(mesh))
+  rng_key = jax.random.PRNGKey(args.seed + 1)
+  xla_flops = None
+
+  if args.mode == "forward":
+    params = jax.device_put(params, model_sh)
+    fn = jax.jit(lambda p, b: compute_logits(model, p, None, b),
+                 in_shardings=(model_sh, partitioning.batch_sharding(mesh)))
+    start = time.perf_counter()
+    compiled = fn.lower(params, batch).compile()
+    compile_s = time.perf_counter() - start
+    run = lambda: jax.block_until_ready(compiled(params, batch))
+    times, logits = _timed(run, args.steps, args.warmup)
+    summary = float(jnp.mean(logits[:, -1, :8]))
+  else:
+    # As PartitionedTrainer.step: one jit with explicit shardings, the state donated.
+    if args.mode == "prompt":
+      tx = optimizer_lib.spot_prompt_optimizer()
+      frozen = jax.device_put(params, model_sh)
+      del params
+      trained = jax.random.uniform(rng_key, (args.prompt_length, c.emb_dim), jnp.float32,
+                                   -0.5, 0.5)
+      params_sh, frozen_sh = repl, model_sh
+    else:
+      tx = optimizer_lib.model_tuning_optimizer()
+      frozen, trained, params_sh, frozen_sh = None, params, model_sh, None
+      del params
+    state = init_state(jax.device_put(trained, params_sh), tx)
+    state_sh = type(state)(step=repl, params=params_sh,
+                           opt_state=jax.tree.map(lambda _: repl, state.opt_state),
+                           nonfinite_step=repl)
+    state = jax.device_put(state, state_sh)
+    step = jax.jit(lambda s, fz, b, r: train_step(s, fz, b, r, model=model, tx=tx,
+                                                   mode=args.mode,
+                                                   num_microbatches=args.microbatches),
+                   in_shardings=(state_sh, frozen_sh, partitioning.batch_sharding(mesh), repl),
+                   out_shardings=(state_sh, repl), donate_argnums=(0,))
+    start = time.perf_counter()
+    compiled = step.lower(state, frozen, batch, rng_key).compile()
+    compile_s = time.perf_counter() - start
+    holder = {"state": state}
+
+    def run():
+      holder["state"], metrics = compiled(holder["state"], frozen, batch, rng_key)
+      return jax.block_until_ready(metrics)
+
+    times, metrics = _timed(run, args.steps, args.warmup)
+    summary = float(metrics["loss"])
+  try:
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    xla_flops = float(cost["flops"]) if cost and "flops" in cost else None
+  except Exception:  # cost analysis is best effort; some backends have none
+    xla_flops = None
+
+  device = jax.devices()[0]
+  device_peak = None
+  stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+  if stats and "peak_bytes_in_use" in stats:
+    device_peak = stats["peak_bytes_in_use"] / 2**30
+  return dict(times=times, compile_s=compile_s, summary=summary, xla_flops=xla_flops,
+              device_peak_gb=device_peak, platform=device.platform,
+              device_kind=device.device_kind, num_devices=data * model_par,
+              versions={"jax": jax.__version__})
+
+
+def run_peft(args, c: T5Config) -> dict:
+  import numpy as np
+  import torch
+  import transformers
+
+  torch.manual_seed(args.seed)
+  hf_config = transformers.T5Config(
+      vocab_size=c.vocab_size, d_model=c.emb_dim, d_kv=c.head_dim, num_heads=c.num_heads,
+      d_ff=c.mlp_dim, num_layers=c.num_encoder_layers, num_decoder_layers=c.num_decoder_layers,
+      relative_attention_num_buckets=c.relative_attention_num_buckets,
+      relative_attention_max_distance=c.relative_attention_max_distance,
+      feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0,
+      dropout_rate=c.dropout_rate)
+  model = transformers.T5ForConditionalGeneration(hf_config)
+  # transformers 5 ties lm_head to the embedding whatever the config says: untie (T5 v1.1),
+  # scaled as our init (fan-in), so that the loss is a plausible number.
+  model.lm_head.weight = torch.nn.Parameter(
+      torch.randn(c.vocab_size, c.emb_dim) * c.emb_dim ** -0.5)
+  autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if args.dtype == "bfloat16"
+              else torch.autocast("cpu", enabled=False))
+  rng = np.random.RandomState(args.seed)
+  inputs = torch.tensor(_random_tokens(rng, args.batch, args.inputs, c.vocab_size))
+  labels = torch.tensor(_random_tokens(rng, args.batch, args.targets, c.vocab_size))
+  mask = torch.ones_like(inputs)
+
+  if args.mode == "forward":
+    model.eval()
+    dec_in = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1)
+
+    def run():
+      with torch.no_grad(), autocast:
+        return model(input_ids=inputs, attention_mask=mask, decoder_input_ids=dec_in,
+                     use_cache=False).logits
+
+    start = time.perf_counter()
+    run()  # the first call stands in for compilation
+    compile_s = time.perf_counter() - start
+    times, logits = _timed(run, args.steps, args.warmup)
+    return dict(times=times, compile_s=compile_s, summary=float(logits[:, -1, :8].mean()),
+                platform="cpu", versions={"torch": torch.__version__,
+                                          "transformers": transformers.__version__})
+
+  if args.mode == "prompt":
+    import peft
+    pt_config = peft.PromptTuningConfig(task_type=peft.TaskType.SEQ_2_SEQ_LM,
+                                        num_virtual_tokens=args.prompt_length,
+                                        num_transformer_submodules=1)
+    model = peft.get_peft_model(model, pt_config)
+    lr = 0.3
+  else:
+    lr = 1e-3
+  model.train()
+  trainable = [p for p in model.parameters() if p.requires_grad]
+  if args.peft_optimizer == "adafactor":
+    opt = transformers.optimization.Adafactor(trainable, lr=lr, scale_parameter=False,
+                                              relative_step=False, warmup_init=False,
+                                              weight_decay=1e-5 if args.mode == "prompt" else 0.0)
+  else:
+    opt = torch.optim.AdamW(trainable, lr=lr)
+  micro = args.batch // args.microbatches
+
+  def run():
+    opt.zero_grad(set_to_none=True)
+    total = 0.0
+    for i in range(args.microbatches):
+      sl = slice(i * micro, (i + 1) * micro)
+      with autocast:
+        loss = model(input_ids=inputs[sl], attention_mask=mask[sl], labels=labels[sl]).loss
+      (loss / args.microbatches).backward()
+      total += float(loss.detach()) / args.microbatches
+    opt.step()
+    return total
+
+  start = time.perf_counter()
+  run()  # first step: allocator and thread-pool warm-up, reported as "compile"
+  compile_s = time.perf_counter() - start
+  times, loss = _timed(run, args.steps, args.warmup)
+  return dict(times=times, compile_s=compile_s, summary=loss, platform="cpu",
+              versions={"torch": torch.__version__, "transformers": transformers.__version__,
+                        "peft": peft.__version__ if args.mode == "prompt" else None})
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  p.add_argument("--mode", choices=MODES, default="forward")
+  p.add_argument("--size", choices=sorted(SIZES), default="small")
+  p.add_argument("--batch", type=int, default=32)
+  p.add_argument("--inputs", type=int, default=512, help="encoder tokens per example")
+  p.add_argument("--targets", type=int, default=16, help="decoder tokens per example")
+  p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                 help="compute dtype (torch: autocast)")
+  p.add_argument("--param_dtype", choices=("float32", "bfloat16"), default="float32")
+  p.add_argument("--prompt_length", type=int, default=100, help="prompt mode only")
+  p.add_argument("--microbatches", type=int, default=1)
+  p.add_argument("--steps", type=int, default=5, help="timed steps")
+  p.add_argument("--warmup", type=int, default=1, help="untimed steps after compilation")
+  p.add_argument("--mesh", default="1x1", help="data x model devices, e.g. 2x1")
+  p.add_argument("--reference", choices=("jax", "peft"), default="jax")
+  p.add_argument("--peft_optimizer", choices=("adafactor", "adamw"), default="adafactor")
+  p.add_argument("--seed", type=int, default=0)
+  args = p.parse_args(argv)
+  if args.batch % args.microbatches:
+    p.error(f"--batch {args.batch} does not divide into {args.microbatches} microbatches")
+  if args.mode == "forward" and args.microbatches != 1:
+    p.error("--microbatches applies to training modes only")
+  try:
+    data, model_par = (int(x) for x in args.mesh.split("x"))
+  except ValueError:
+    p.error(f"--mesh must look like 1x1, got {args.mesh!r}")
+  if args.batch % data:
+    p.error(f"--batch {args.batch} does not divide over the mesh's data axis {data}")
+  if args.steps < 1 or args.warmup < 0:
+    p.error("--steps must be >= 1 and --warmup >= 0")
+  return args
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  data, model_par = (int(x) for x in args.mesh.split("x"))
+  if args.reference == "jax" and data * model_par > 1 and "xla_force_host_platform" not in (
+      os.environ.get("XLA_FLAGS", "")) and os.environ.get("JAX_PLATFORMS", "cpu") == "cpu":
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform"
+                               f"_device_count={data * model_par}").strip()
+  c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype)
+  load_before = os.getloadavg()[0]
+  result = (run_peft if args.reference == "peft" else run_jax)(args, c)
+  times = result["times"]
+  step_s = sum(times) / len(times)
+  prompt = args.prompt_length if args.mode == "prompt" else 0
+  flops = step_flops(args.mode, c, args.batch, args.inputs + prompt, args.targets)
+  out = {
+      "reference": args.reference, "mode": args.mode, "size": args.size, "batch": args.batch,
+      "inputs": args.inputs, "targets": args.targets, "prompt_length": prompt,
+      "dtype": args.dtype, "param_dtype": args.param_dtype, "microbatches": args.microbatches,
+      "mesh": args.mesh, "steps": args.steps, "warmup": args.warmup,
+      "examples_per_s": args.batch / step_s,
+      "tokens_per_s": args.batch * (args.inputs + args.targets) / step_s,
+      "gflops_per_s": flops / step_s / 1e9,
+      "gflop_per_step": flops / 1e9,
+      "flops_source": "analytic matmuls (see tools/bench.py)",
+      "xla_gflop_per_step": (None if result.get("xla_flops") is None
+                             else result["xla_flops"] / 1e9),
+      "step_s_mean": step_s, "step_s_median": statistics.median(times),
+      "step_s_min": min(times),
+      "compile_s": result["compile_s"],
+      "peak_rss_gb": _peak_rss_gb(),
+      "device_peak_gb": result.get("device_peak_gb"),
+      "platform": result["platform"], "device_kind": result.get("device_kind"),
+      "num_devices": result.get("num_devices", 1), "cpu_count": os.cpu_count(),
+      "loadavg_1m_before": load_before, "loadavg_1m_after": os.getloadavg()[0],
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "versions": dict(result["versions"], python=platform.python_version()),
+  }
+  out["logit_mean" if args.mode == "forward" else "final_loss"] = result["summary"]
+  print(json.dumps(out), flush=True)
+  return out
+
+
+if __name__ == "__main__":
+  main()
