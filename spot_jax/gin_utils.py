@@ -1,0 +1,232 @@
+"""The gin edge of the command lines: t5x.train's flags, the shipped gin files on the search
+path, the library's configurables registered under short names, and the config written
+into the run directory. The library itself never imports gin."""
+import argparse
+import ast
+import importlib
+import importlib.resources
+import logging
+import os
+import re
+import sys
+from typing import Callable, Dict, List, Optional, Sequence
+
+import gin
+
+log = logging.getLogger("spot_jax")
+
+GIN_PACKAGE = "spot_jax.gin"
+DEFAULT_TASK_MODULES = ("spot_jax.tasks.all",)
+_REQUIRED_RE = re.compile(r"^([A-Za-z_][\w.]*)\s*=\s*%gin\.REQUIRED\s*$", re.M)
+_CONFIGURABLES: Dict[str, Callable] = {}
+
+
+def gin_dir() -> str:
+  """The folder of the shipped gin files (the installed `spot_jax.gin` package)."""
+  return str(importlib.resources.files(GIN_PACKAGE))
+
+
+def prepare_tasks(*, modules: Sequence[str] = DEFAULT_TASK_MODULES,
+                  mixture_or_task_name: Optional[str] = None,
+                  vocabulary_file: Optional[str] = None) -> None:
+  """Registers tasks by importing `modules` ('pkg.mod', or 'pkg.mod:fn' to also call fn()),
+  then checks the task's SentencePiece file is the model's `vocabulary_file`."""
+  if isinstance(modules, str):
+    modules = [modules]
+  for entry in modules:
+    name, _, fn = entry.partition(":")
+    try:
+      module = importlib.import_module(name)
+    except ImportError as e:
+      raise ImportError(f"task module {name!r} (from TASK_MODULES {list(modules)}) could not "
+                        f"be imported: {e}") from e
+    if fn:
+      getattr(module, fn)()
+  if mixture_or_task_name and vocabulary_file:
+    check_task_vocabulary(mixture_or_task_name, vocabulary_file)
+
+
+def check_task_vocabulary(mixture_or_task_name: str, vocabulary_file: str) -> None:
+  """The task must tokenize with the model's SentencePiece model: same path, or same bytes."""
+  import seqio
+  import tensorflow as tf
+  from spot_jax.prompts import prompt_files
+  from spot_jax.training import data
+  vocab = data.output_vocabulary(mixture_or_task_name)
+  if not isinstance(vocab, seqio.SentencePieceVocabulary):
+    raise ValueError(f"task {mixture_or_task_name!r} uses {type(vocab).__name__}, but the model "
+                     f"expects the SentencePiece model {vocabulary_file}")
+  task_file = vocab.sentencepiece_model_file
+  if task_file == vocabulary_file:
+    return
+  hashes = []
+  for path in (task_file, vocabulary_file):
+    with tf.io.gfile.GFile(path, "rb") as f:
+      hashes.append(prompt_files.vocabulary_hash(f.read()))
+  if hashes[0] != hashes[1]:
+    raise ValueError(f"vocabulary mismatch: task {mixture_or_task_name!r} tokenizes with "
+                     f"{task_file}, the model was trained with {vocabulary_file}")
+
+
+def register_configurables() -> Dict[str, Callable]:
+  """Registers the library functions gin files name; idempotent. Returns name -> wrapper."""
+  if _CONFIGURABLES:
+    return _CONFIGURABLES
+  from spot_jax.model import config as model_config
+  from spot_jax.prompts import initializers
+  from spot_jax.training import inference, optimizer, trainer
+  table = [
+      (trainer.train, "train", "spot_jax"),
+      (inference.evaluate, "evaluate", "spot_jax"),
+      (inference.infer, "infer", "spot_jax"),
+      (prepare_tasks, "prepare_tasks", "spot_jax"),
+      (model_config.get_config, "get_config", "model"),
+      (optimizer.adafactor, "adafactor", "optim"),
+      (optimizer.spot_prompt_optimizer, "spot_prompt_optimizer", "optim"),
+      (optimizer.model_tuning_optimizer, "model_tuning_optimizer", "optim"),
+      (initializers.sampled_vocab, "sampled_vocab", "prompts"),
+      (initializers.random_uniform, "random_uniform", "prompts"),
+      (initializers.class_labels, "class_labels", "prompts"),
+      (initializers.text, "text", "prompts"),
+      (initializers.prompt_file, "prompt_file", "prompts"),
+  ]
+  for fn, name, module in table:
+    _CONFIGURABLES[name] = gin.external_configurable(fn, name=name, module=module)
+  return _CONFIGURABLES
+
+
+def binding_value(value: str) -> str:
+  """A `--gin.NAME=value` value as gin text: literals and references as given, anything else
+  (a bare path or task name) as a quoted string."""
+  text = value.strip()
+  if not text:
+    return "''"
+  try:
+    ast.literal_eval(text)
+    return text
+  except (ValueError, SyntaxError, MemoryError, RecursionError):
+    pass
+  if text[0] in "@%[({'\"" or text.startswith("gin."):
+    return text  # a reference or structure: gin reports any error in it
+  return repr(text)
+
+
+def rewrite_gin_args(argv: Sequence[str]) -> List[str]:
+  """`--gin.NAME=value` (T5X style) -> `--gin_bindings=NAME = value`."""
+  out = []
+  for arg in argv:
+    if arg.startswith("--gin."):
+      name, eq, value = arg[len("--gin."):].partition("=")
+      if not eq or not name:
+        raise ValueError(f"{arg!r}: write --gin.NAME=value")
+      arg = f"--gin_bindings={name} = {binding_value(value)}"
+    out.append(arg)
+  return out
+
+
+def flag_parser(description: str) -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--gin_file", action="append", default=[],
+                      help="a gin file (repeatable, parsed in order: models, prompts, runs)")
+  parser.add_argument("--gin_bindings", action="append", default=[],
+                      help="a gin binding 'NAME = value' (repeatable); or --gin.NAME=value")
+  parser.add_argument("--gin_search_paths", default="",
+                      help="comma-separated folders searched for gin files and includes")
+  return parser
+
+
+def resolve_gin_file(path: str, search_paths: Sequence[str] = ()) -> str:
+  """A path as given when it exists; else under a search path; a `gin/...` path relative to
+  the repository root falls back to the installed copy."""
+  if os.path.isabs(path) or os.path.exists(path):
+    return path
+  for folder in search_paths:
+    if os.path.exists(os.path.join(folder, path)):
+      return os.path.join(folder, path)
+  if path.startswith("gin/") and os.path.exists(os.path.join(gin_dir(), path[4:])):
+    return os.path.join(gin_dir(), path[4:])
+  return path  # gin searches its own paths and names what it tried
+
+
+def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (),
+              search_paths: Sequence[str] = (), *, finalize: bool = True,
+              skip_unknown=False) -> None:
+  """Registers the configurables, puts the shipped gin folder on the search path and parses
+  the files in order, then the bindings (which win)."""
+  register_configurables()
+  search_paths = [p for p in search_paths if p]
+  for folder in list(search_paths) + [gin_dir()]:
+    gin.add_config_file_search_path(folder)
+  files = [resolve_gin_file(f, search_paths) for f in gin_files]
+  quiet = _QuietMisses()
+  logging.getLogger().addFilter(quiet)
+  try:
+    gin.parse_config_files_and_bindings(files, list(bindings), finalize_config=finalize,
+                                        skip_unknown=skip_unknown)
+  finally:
+    logging.getLogger().removeFilter(quiet)
+
+
+class _QuietMisses(logging.Filter):
+  """Drops gin's "Path not found" errors for search-path prefixes it tries before the hit."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Path not found")
+
+
+def missing_required_macros() -> List[str]:
+  """Macros still set to `%gin.REQUIRED` after parsing (gin does not check macros itself)."""
+  return sorted(set(_REQUIRED_RE.findall(gin.config_str())))
+
+
+def query_macro(name: str, default=None):
+  try:
+    return gin.query_parameter(f"%{name}")
+  except ValueError:
+    return default
+
+
+def output_dir(macro: str) -> str:
+  """The directory a run writes to, from its macro (e.g. MODEL_DIR); it must be a path."""
+  value = query_macro(macro)
+  if not isinstance(value, str) or not value:
+    raise ValueError(f"{macro} must be a directory path, got {value!r}; "
+                     f"set it with --gin.{macro}=/path/to/dir")
+  return value
+
+
+def write_config(directory: str, filename: str, *, operative: bool = False) -> str:
+  """Writes the parsed (or, after the run, the operative) config into `directory`."""
+  import tensorflow as tf
+  text = gin.operative_config_str() if operative else gin.config_str()
+  tf.io.gfile.makedirs(directory)
+  path = os.path.join(directory, filename)
+  with tf.io.gfile.GFile(path, "w") as f:
+    f.write(text)
+  return path
+
+
+def setup_logging() -> None:
+  """Console lines from spot_jax at INFO; TensorFlow, seqio and absl at WARNING."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  logging.basicConfig(level=logging.WARNING, force=True, stream=sys.stderr,
+                      format="%(asctime)s %(levelname).1s %(name)s] %(message)s",
+                      datefmt="%H:%M:%S")
+  logging.getLogger("spot_jax").setLevel(logging.INFO)
+
+
+def parse_command_line(argv: Sequence[str], description: str) -> argparse.Namespace:
+  """Parses t5x-style flags and the gin config they name; a missing required macro is an
+  error naming it and the flag that sets it."""
+  parser = flag_parser(description)
+  args = parser.parse_args(rewrite_gin_args(list(argv)))
+  if not args.gin_file:
+    parser.error("give at least one --gin_file (e.g. --gin_file=runs/prompt_tuning.gin)")
+  search = [p.strip() for p in args.gin_search_paths.split(",") if p.strip()]
+  parse_gin(args.gin_file, args.gin_bindings, search)
+  missing = missing_required_macros()
+  if missing:
+    parser.error("required gin macros not set: " + ", ".join(missing) + "; set each with "
+                 + " ".join(f"--gin.{m}=..." for m in missing))
+  return args
