@@ -155,6 +155,7 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (),
   """Registers the configurables, puts the shipped gin folder on the search path and parses
   the files in order, then the bindings (which win)."""
   register_configurables()
+  _harden_gin_file_readers()
   search_paths = [p for p in search_paths if p]
   for folder in list(search_paths) + [gin_dir()]:
     gin.add_config_file_search_path(folder)
@@ -166,6 +167,26 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (),
                                         skip_unknown=skip_unknown)
   finally:
     logging.getLogger().removeFilter(quiet)
+
+
+def _harden_gin_file_readers() -> None:
+  """gin also reads `head/name.gin` from a Python package `head`, and raises TypeError when
+  `head` is a namespace package (e.g. `tests/prompts` under pytest, a `models/` folder in the
+  working directory) instead of trying the next search path. Count that as "not there"."""
+  from gin import config as gin_config
+  readers = gin_config._FILE_READERS  # pylint: disable=protected-access
+  for i, (reader, exists) in enumerate(readers):
+    if getattr(exists, "spot_jax_safe", False):
+      continue
+
+    def safe_exists(path, _exists=exists):
+      try:
+        return _exists(path)
+      except (TypeError, ValueError, ImportError):
+        return False
+
+    safe_exists.spot_jax_safe = True
+    readers[i] = (reader, safe_exists)
 
 
 class _QuietMisses(logging.Filter):
@@ -224,9 +245,10 @@ def parse_command_line(argv: Sequence[str], description: str) -> argparse.Namesp
   if not args.gin_file:
     parser.error("give at least one --gin_file (e.g. --gin_file=runs/prompt_tuning.gin)")
   search = [p.strip() for p in args.gin_search_paths.split(",") if p.strip()]
-  parse_gin(args.gin_file, args.gin_bindings, search)
+  parse_gin(args.gin_file, args.gin_bindings, search, finalize=False)
   missing = missing_required_macros()
-  if missing:
+  if missing:  # all of them at once, before gin's finalize names only the first
     parser.error("required gin macros not set: " + ", ".join(missing) + "; set each with "
                  + " ".join(f"--gin.{m}=..." for m in missing))
+  gin.finalize()
   return args

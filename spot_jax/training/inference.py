@@ -145,7 +145,7 @@ def infer(*, mixture_or_task_name: str, task_feature_lengths: Mapping[str, int],
       if "targets_pretokenized" in ex:
         record["target"] = _text(ex["targets_pretokenized"])
       records.append(record)
-  decode_fn = make_decode_fn(T5(model_config), max_length=task_feature_lengths["targets"],
+  decode_fn = make_decode_fn(model_config, max_length=task_feature_lengths["targets"],
                              beam_size=beam_size)
   for index, tokens in predict_batches(decode_fn, params, prompt, _Rows(rows), batch_size):
     records[index]["prediction"] = vocab.decode(tokens.tolist())

@@ -1,0 +1,237 @@
+"""The shipped gin files and the command lines: every model x prompt x run combination
+parses, t5x-style flags mean what they say, and `python -m spot_jax.train` / `eval` /
+`infer` run end to end on the toy tasks with the tiny model."""
+import glob
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import gin
+import pytest
+
+from spot_jax import gin_utils
+from spot_jax.model.config import T5Config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+GIN = pathlib.Path(gin_utils.gin_dir())
+SIZES = ("small", "base", "large", "xl", "xxl")
+MODELS = [f"models/t5_1_1_lm100k_{s}.gin" for s in SIZES] + ["test/tiny_model.gin"]
+PROMPTS = [None] + sorted(f"prompts/{p.name}" for p in (GIN / "prompts").glob("*.gin"))
+RUNS = sorted(f"runs/{p.name}" for p in (GIN / "runs").glob("*.gin"))
+REQUIRED = {
+    "runs/prompt_tuning.gin": {"MODEL_DIR", "MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS",
+                               "TRAIN_STEPS"},
+    "runs/model_tuning.gin": {"MODEL_DIR", "MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS",
+                              "TRAIN_STEPS", "EXPORT_PARAMS_PATH"},
+    "runs/eval.gin": {"MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS", "PROMPT_FILE",
+                      "EVAL_OUTPUT_DIR"},
+    "runs/infer.gin": {"MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS", "PROMPT_FILE",
+                       "INFER_OUTPUT_DIR"},
+}
+PROMPT_REQUIRED = {"prompts/from_class_labels.gin": {"CLASS_LABELS"},
+                   "prompts/from_string.gin": {"PROMPT_TEXT"},
+                   "prompts/from_file.gin": {"PROMPT_FILE"}}
+# Which entry point each run file configures (its other bindings must not leak in).
+ENTRY = {"runs/prompt_tuning.gin": "train", "runs/model_tuning.gin": "train",
+         "runs/eval.gin": "evaluate", "runs/infer.gin": "infer"}
+
+
+@pytest.fixture(autouse=True)
+def _clean_gin():
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
+def _parse(files, bindings=()):
+  gin_utils.parse_gin([f for f in files if f], bindings, finalize=False)
+
+
+def test_import_gin_from_the_repository_root_is_gin_config():
+  # pytest runs from the repository root, where gin/ (spot_jax.gin) is on sys.path.
+  assert hasattr(gin, "parse_config_files_and_bindings")
+  assert not pathlib.Path(gin.__file__).resolve().is_relative_to(REPO / "gin")
+
+
+def test_shipped_gin_files_are_all_covered():
+  shipped = {str(p.relative_to(GIN)) for p in GIN.rglob("*.gin")}
+  covered = set(MODELS) | {p for p in PROMPTS if p} | set(RUNS) | {
+      "models/t5_1_1_lm100k.gin", "test/tiny.gin"}
+  assert shipped == covered, "a new gin file needs a place in this test's combinations"
+  assert set(RUNS) == set(REQUIRED)
+
+
+@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("prompt", PROMPTS)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_combination_parses(model, prompt, run):
+  _parse([model, prompt, run])
+  want = REQUIRED[run] | (PROMPT_REQUIRED.get(prompt, set()) if prompt else set())
+  assert set(gin_utils.missing_required_macros()) == want
+  config = gin_utils.register_configurables()["get_config"]()
+  assert isinstance(config, T5Config)
+  if model.startswith("models/"):
+    size = model.split("_")[-1][:-len(".gin")]
+    assert config.name == f"t5_1_1_lm100k_{size}" and config.vocab_size == 32128
+    assert config.dropout_rate == 0.1
+    assert gin_utils.query_macro("INITIAL_CHECKPOINT_PATH") == (
+        f"gs://t5-data/pretrained_models/t5x/t5_1_1_lm100k_{size}/checkpoint_1100000")
+    assert gin_utils.query_macro("VOCABULARY_FILE") == (
+        "gs://t5-data/vocabs/cc_all.32000.100extra/sentencepiece.model")
+  assert str(gin.query_parameter(f"{ENTRY[run]}.mixture_or_task_name")) == (
+      "%MIXTURE_OR_TASK_NAME")
+
+
+def test_prompt_tuning_defaults_are_spots():
+  _parse(["models/t5_1_1_lm100k_base.gin", "runs/prompt_tuning.gin"])
+  q = gin.query_parameter
+  assert gin_utils.query_macro("PROMPT_LENGTH") == 100
+  assert gin_utils.query_macro("BATCH_SIZE") == 32
+  assert gin_utils.query_macro("EVAL_PERIOD") == 500
+  assert gin_utils.query_macro("PROMPT_SAVE_STEPS") == (10000,)
+  assert gin_utils.query_macro("LEARNING_RATE") == 0.3
+  assert q("optim.adafactor.decay_rate") == 0.8
+  assert q("optim.adafactor.weight_decay_rate") == 1e-5
+  assert q("optim.adafactor.multiply_by_parameter_scale") is False
+  assert q("train.mode") == "prompt"
+  assert gin_utils.query_macro("TASK_MODULES") == ["spot_jax.tasks.all"]
+
+
+def test_prompt_files_choose_the_initializer_and_the_command_line_wins():
+  _parse(["models/t5_1_1_lm100k_small.gin", "prompts/from_class_labels.gin",
+          "runs/prompt_tuning.gin"],
+         ["CLASS_LABELS = ['yes', 'no']", "PROMPT_LENGTH = 50"])
+  assert str(gin.query_parameter("train.prompt_init")) == "@prompts.class_labels()"
+  assert gin_utils.query_macro("CLASS_LABELS") == ["yes", "no"]
+  assert gin_utils.query_macro("PROMPT_LENGTH") == 50
+  assert gin_utils.missing_required_macros() == ["MIXTURE_OR_TASK_NAME", "MODEL_DIR",
+                                                 "TASK_FEATURE_LENGTHS", "TRAIN_STEPS"]
+
+
+@pytest.mark.parametrize("value, gin_text", [
+    ("'/tmp/x'", "'/tmp/x'"), ("/tmp/x", "'/tmp/x'"), ("gs://bucket/ckpt", "'gs://bucket/ckpt'"),
+    ("toy_parity", "'toy_parity'"), ("10", "10"), ("1e-5", "1e-5"), ("None", "None"),
+    ("False", "False"), ("(-1, 1)", "(-1, 1)"), ("{'inputs': 512, 'targets': 8}",
+                                                 "{'inputs': 512, 'targets': 8}"),
+    ("['toy_tasks:register']", "['toy_tasks:register']"), ("@prompts.text()", "@prompts.text()"),
+    ("%MODEL_DIR", "%MODEL_DIR"), ("", "''")])
+def test_binding_values_quote_bare_strings_only(value, gin_text):
+  assert gin_utils.binding_value(value) == gin_text
+
+
+def test_gin_dot_flags_become_bindings_and_parse():
+  args = gin_utils.rewrite_gin_args(["--gin_file=x.gin", "--gin.MODEL_DIR=/tmp/run",
+                                     "--gin.train.seed=3", '--gin.MODEL_DIR="\'/tmp/q\'"'])
+  assert args == ["--gin_file=x.gin", "--gin_bindings=MODEL_DIR = '/tmp/run'",
+                  "--gin_bindings=train.seed = 3", "--gin_bindings=MODEL_DIR = \"'/tmp/q'\""]
+  with pytest.raises(ValueError, match="--gin.NAME=value"):
+    gin_utils.rewrite_gin_args(["--gin.MODEL_DIR"])
+
+
+def test_gin_paths_resolve_from_anywhere(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  assert gin_utils.resolve_gin_file("gin/runs/eval.gin") == str(GIN / "runs" / "eval.gin")
+  (tmp_path / "mine").mkdir()
+  (tmp_path / "mine" / "extra.gin").write_text("BATCH_SIZE = 4\n")
+  gin_utils.parse_gin(["models/t5_1_1_lm100k_xl.gin", "runs/eval.gin", "extra.gin"],
+                      search_paths=[str(tmp_path / "mine")], finalize=False)
+  assert gin_utils.query_macro("BATCH_SIZE") == 4
+
+
+def test_missing_required_macros_stop_the_command_naming_the_flags(capsys):
+  with pytest.raises(SystemExit):
+    gin_utils.parse_command_line(["--gin_file=models/t5_1_1_lm100k_small.gin",
+                                  "--gin_file=runs/prompt_tuning.gin",
+                                  "--gin.MODEL_DIR=/tmp/x"], "test")
+  err = capsys.readouterr().err
+  assert "MIXTURE_OR_TASK_NAME, TASK_FEATURE_LENGTHS, TRAIN_STEPS" in err
+  assert "--gin.TRAIN_STEPS=..." in err and "MODEL_DIR," not in err
+
+
+# --- End to end: subprocesses, as a user runs them -------------------------------------------
+
+STEP_LINE = re.compile(r"step \d+/20 loss \d+\.\d+ acc \d\.\d+ +\d+\.\d+ steps/s +\d+\.\d+ "
+                       r"examples/s +ETA \d+:\d\d:\d\d")
+
+
+def _env():
+  env = dict(os.environ)
+  env.update(JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", XLA_FLAGS="")
+  return env
+
+
+def _start(module, *args):
+  return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(proc, timeout=120):
+  out, _ = proc.communicate(timeout=timeout)
+  assert proc.returncode == 0, out[-4000:]
+  return out
+
+
+@pytest.mark.slow
+def test_train_then_eval_and_infer_on_the_prompt_it_wrote(tmp_path):
+  run = tmp_path / "run"
+  out = _finish(_start("spot_jax.train", "--gin_file=gin/test/tiny.gin",
+                       f"--gin.MODEL_DIR={run}", "--gin.TRAIN_STEPS=20"))
+  assert len(STEP_LINE.findall(out)) == 4, out[-3000:]
+  summary = json.loads(out.strip().splitlines()[-1])
+  assert summary["final_step"] == 20 and summary["best"]["step"] in (10, 20)
+  config = (run / "config.gin").read_text()
+  assert f"MODEL_DIR = '{run}'" in config and "TRAIN_STEPS = 20" in config
+  operative = (run / "operative_config.gin").read_text()
+  assert "train.prompt_length = %PROMPT_LENGTH" in operative
+  assert "adafactor.learning_rate = %LEARNING_RATE" in operative
+  for logs in ("train", "eval"):
+    assert glob.glob(str(run / logs / "events.out.tfevents.*")), f"no TensorBoard events in {logs}"
+  for name in ("step_10", "best", "final"):
+    assert (run / "prompts" / f"{name}.npy").exists() and (run / "prompts" / f"{name}.json").exists()
+
+  common = ["--gin_file=gin/test/tiny_model.gin", "--gin.TASK_MODULES=['spot_jax.tasks.toy:register']",
+            "--gin.MIXTURE_OR_TASK_NAME=toy_parity",
+            "--gin.TASK_FEATURE_LENGTHS={'inputs': 16, 'targets': 8}",
+            f"--gin.PROMPT_FILE='{run / 'prompts' / 'best'}'", "--gin.BATCH_SIZE=8"]
+  (tmp_path / "inputs.txt").write_text("1 2 3 4\n5 6 7 8\n")
+  procs = [
+      _start("spot_jax.eval", *common, "--gin_file=runs/eval.gin", "--gin.NUM_EVAL_EXAMPLES=16",
+             f"--gin.EVAL_OUTPUT_DIR={tmp_path / 'eval'}"),
+      _start("spot_jax.infer", *common, "--gin_file=runs/infer.gin", "--gin.NUM_EXAMPLES=5",
+             f"--gin.INFER_OUTPUT_DIR={tmp_path / 'infer'}"),
+  ]
+  eval_out, infer_out = [_finish(p) for p in procs]
+
+  printed = json.loads(eval_out.strip().splitlines()[-1])
+  report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+  assert report["metrics"] == printed and set(printed) == {"toy_parity"}
+  assert 0.0 <= printed["toy_parity"]["accuracy"] <= 100.0
+  assert report["prompt_file"].endswith("best") and report["step"] == summary["best"]["step"]
+  assert (tmp_path / "eval" / "config.gin").exists()
+
+  rows = [json.loads(line) for line in
+          (tmp_path / "infer" / "predictions.jsonl").read_text().splitlines()]
+  assert len(rows) == 5, infer_out[-2000:]
+  assert all(set(r) == {"task", "input", "target", "prediction"} for r in rows)
+  assert all(r["task"] == "toy_parity" and r["target"] in ("even", "odd") for r in rows)
+  assert re.fullmatch(r"\d \d \d \d", rows[0]["input"])
+
+  # The library side of `infer` on a file of inputs, in this process.
+  from spot_jax.tasks import toy
+  from spot_jax.training import inference
+  toy.register()
+  config = gin_utils.register_configurables()["get_config"](
+      "tiny", name="tiny_test", vocab_size=384, emb_dim=64, num_heads=4, head_dim=16,
+      mlp_dim=128, dropout_rate=0.0)
+  count = inference.infer(mixture_or_task_name="toy_parity", model_config=config,
+                          task_feature_lengths={"inputs": 16, "targets": 8},
+                          checkpoint_path=None, prompt_file=str(run / "prompts" / "final"),
+                          input_file=str(tmp_path / "inputs.txt"), batch_size=4,
+                          output_dir=str(tmp_path / "infer_file"))
+  rows = [json.loads(line) for line in
+          (tmp_path / "infer_file" / "predictions.jsonl").read_text().splitlines()]
+  assert count == 2 and [r["input"] for r in rows] == ["1 2 3 4", "5 6 7 8"]
+  assert all(isinstance(r["prediction"], str) for r in rows)
