@@ -1,4 +1,4 @@
-"""Scores a saved prompt (or a model-tuned checkpoint) on a task's split with its metrics.
+r"""Scores a saved prompt (or a model-tuned checkpoint) on a task's split with its metrics.
 
   python -m spot_jax.eval \
     --gin_file=models/t5_1_1_lm100k_base.gin --gin_file=runs/eval.gin \

@@ -1,4 +1,4 @@
-"""Decodes a task's split (or a text file, one input a line) with a saved prompt.
+r"""Decodes a task's split (or a text file, one input a line) with a saved prompt.
 
   python -m spot_jax.infer \
     --gin_file=models/t5_1_1_lm100k_base.gin --gin_file=runs/infer.gin \

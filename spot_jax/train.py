@@ -1,4 +1,4 @@
-"""Trains a prompt (or the whole model) from gin files, with t5x.train's flags.
+r"""Trains a prompt (or the whole model) from gin files, with t5x.train's flags.
 
   python -m spot_jax.train \
     --gin_file=models/t5_1_1_lm100k_base.gin --gin_file=prompts/from_class_labels.gin \

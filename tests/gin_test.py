@@ -85,6 +85,14 @@ def test_every_combination_parses(model, prompt, run):
       "%MIXTURE_OR_TASK_NAME")
 
 
+def test_the_tiny_test_run_needs_only_a_model_dir():
+  _parse(["test/tiny.gin"])
+  assert gin_utils.missing_required_macros() == ["MODEL_DIR"]
+  assert gin_utils.query_macro("TASK_MODULES") == ["spot_jax.tasks.toy:register"]
+  assert gin_utils.query_macro("INITIAL_CHECKPOINT_PATH") is None
+  assert gin_utils.register_configurables()["get_config"]().emb_dim == 64
+
+
 def test_prompt_tuning_defaults_are_spots():
   _parse(["models/t5_1_1_lm100k_base.gin", "runs/prompt_tuning.gin"])
   q = gin.query_parameter
@@ -235,3 +243,40 @@ def test_train_then_eval_and_infer_on_the_prompt_it_wrote(tmp_path):
           (tmp_path / "infer_file" / "predictions.jsonl").read_text().splitlines()]
   assert count == 2 and [r["input"] for r in rows] == ["1 2 3 4", "5 6 7 8"]
   assert all(isinstance(r["prediction"], str) for r in rows)
+
+
+def _sentencepiece(path, text):
+  import sentencepiece as spm
+  corpus = path.with_suffix(".txt")
+  corpus.write_text(text * 50)
+  spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(path.with_suffix("")),
+                                 vocab_size=40, model_type="char", minloglevel=2)
+  return str(path)
+
+
+def test_the_task_must_tokenize_with_the_models_vocabulary(tmp_path):
+  import shutil
+
+  import seqio
+  from spot_jax.tasks import toy
+  model_vocab = _sentencepiece(tmp_path / "model.model", "the quick brown fox jumps\n")
+  other_vocab = _sentencepiece(tmp_path / "other.model", "lorem ipsum dolor sit amet\n")
+  same_bytes = str(tmp_path / "copy.model")
+  shutil.copy(model_vocab, same_bytes)
+  vocab = seqio.SentencePieceVocabulary(model_vocab)
+  feature = seqio.Feature(vocab)
+  seqio.TaskRegistry.remove("gin_test_sp_task")
+  seqio.TaskRegistry.add(
+      "gin_test_sp_task", source=seqio.FunctionDataSource(lambda split, shuffle_files: None,
+                                                          splits=["train"]),
+      preprocessors=[], output_features={"inputs": feature, "targets": feature})
+  gin_utils.prepare_tasks(modules=["spot_jax.tasks.toy:register"],
+                          mixture_or_task_name="gin_test_sp_task", vocabulary_file=model_vocab)
+  gin_utils.check_task_vocabulary("gin_test_sp_task", same_bytes)
+  with pytest.raises(ValueError, match="vocabulary mismatch.*other.model"):
+    gin_utils.check_task_vocabulary("gin_test_sp_task", other_vocab)
+  toy.register()
+  with pytest.raises(ValueError, match="ByteVocabulary"):
+    gin_utils.check_task_vocabulary("toy_parity", model_vocab)
+  with pytest.raises(ImportError, match="no_such_tasks_module"):
+    gin_utils.prepare_tasks(modules=["no_such_tasks_module"])
