@@ -1,0 +1,222 @@
+"""The bundled offline SPoT suite: four task families over a generated language.
+
+Every example comes from `synthetic_language` (invented words, crc32-seeded RNGs: the same
+rows in every process, nothing downloaded). Tasks within a family share one latent rule and
+differ in surface: subject domain, template (field words, order) and label words. Across
+families the rules differ:
+
+- sentiment: a review's polar phrases all agree ("not" flips an adjective); the label is
+  that polarity. Domains movie / product / restaurant.
+- nli: premise facts vs. a hypothesis fact: same key and value -> entailment, same key and
+  other value (the antonym pole, another town ...) -> contradiction, key unstated ->
+  neutral. Subjects people / animals / towns; synonyms make it more than string match.
+- paraphrase: two descriptions of one subject say the same facts (reordered, synonyms) or
+  one fact (or the subject) differs. People / animals / towns.
+- qa: extract the span that answers a relation question from a few facts about several
+  subjects: where a person lives, who owns an animal, what a town is known for.
+
+Each family has two source tasks and one held-out target (SOURCE_TASKS, TARGET_TASKS,
+FAMILY_OF). A target shares its label words with one of its sources and not the other.
+
+No task-name prefix: in SPoT the prompt is what tells the frozen model which task it is
+solving, and the task embeddings are those prompts; a prefix would hand the model the task
+identity for free. Inputs only carry field words ("premise:", "question:"), which differ
+between tasks of a family as part of their surface.
+
+The backbone mixture `synth_backbone` is a prefix-LM over documents of the same language
+(see `synthetic_language.corpus_example`) — never these task formats or their rows.
+TensorFlow and seqio are imported by `register()` only, so the vocabulary tool and tests
+can generate rows cheaply.
+"""
+import functools
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from spot_jax.evaluation import metrics, postprocessors
+from spot_jax.tasks import synthetic_language as lang
+
+TASK_FEATURE_LENGTHS = {"inputs": 96, "targets": 8}
+SOURCE_SIZES = {"train": 4000, "validation": 200}
+TARGET_SIZES = {"train": 1000, "validation": 200}
+CORPUS_SIZES = {"train": 50_000, "validation": 500}
+BACKBONE_MIXTURE = "synth_backbone"
+CORPUS_TASK = "synth_corpus_prefix_lm"
+
+
+# ------------------------------------------------------------------------- row makers
+# Each maker: (rng) -> {"inputs": str, "targets": str, "answers": [str]}.
+
+
+def _sentiment(domain: str, frame: str, labels: Tuple[str, str], rng):
+  pol = rng.randint(2)
+  noun = lang._pick(rng, lang.LEXICON.domain_nouns[domain])
+  phrases = lang.polar_phrases(rng, pol, rng.randint(1, 5))
+  return frame.format(n=noun, a=lang.join_list(phrases)), labels[pol]
+
+
+def _nli(kind: str, frame: str, labels: Dict[str, str], rng):
+  classes = sorted(set(labels.values()))
+  target = classes[rng.randint(len(classes))]
+  # A two-way task draws its "not" class from neutral and contradiction alike.
+  latent = [c for c in lang.NLI_CLASSES if labels[c] == target]
+  premise, hyp = lang.nli_pair(kind, latent[rng.randint(len(latent))], rng)
+  text = " ".join(lang.fact_text(kind, f, rng) + " ." for f in premise)
+  return frame.format(p=text, h=lang.fact_text(kind, hyp, rng)), target
+
+
+def _paraphrase(kind: str, frame: str, labels: Tuple[str, str], rng):
+  same = rng.randint(2)
+  a, b = lang.paraphrase_pair(kind, same, rng)
+  return frame.format(a=lang.describe(kind, a, rng), b=lang.describe(kind, b, rng)), labels[same]
+
+
+QA_QUESTIONS = {"lives": "where does {s} live ?", "owns": "who owns the {v} ?",
+                "known": "what is {s} known for ?"}
+
+
+def _qa(kind: str, rel: str, frame: str, rng):
+  sentences, (subj, _, value) = lang.qa_context(kind, rel, rng)
+  q = QA_QUESTIONS[rel].format(s=lang.subject_text(kind, subj), v=value)
+  answer = subj if rel == "owns" else value
+  return frame.format(q=q, c=" ".join(sentences)), answer
+
+
+# name -> (family, role, maker, label words or None for extractive QA)
+SPECS = {
+    "synth_sentiment_movie": (
+        "sentiment", "source", functools.partial(
+            _sentiment, "movie", "review: i watched the {n} . it was {a} .",
+            ("negative", "positive")), ("negative", "positive")),
+    "synth_sentiment_product": (
+        "sentiment", "source", functools.partial(
+            _sentiment, "product", "opinion: the {n} i bought is {a} .", ("bad", "good")),
+        ("bad", "good")),
+    "synth_sentiment_restaurant": (
+        "sentiment", "target", functools.partial(
+            _sentiment, "restaurant", "comment: {a} , that is how the {n} felt to us .",
+            ("negative", "positive")), ("negative", "positive")),
+    "synth_nli_people": (
+        "nli", "source", functools.partial(
+            _nli, "person", "premise: {p} hypothesis: {h} .",
+            {c: c for c in lang.NLI_CLASSES}), ("entailment", "neutral", "contradiction")),
+    "synth_nli_animals": (
+        "nli", "source", functools.partial(
+            _nli, "animal", "text: {p} claim: {h} .",
+            {"entailment": "yes", "neutral": "no", "contradiction": "no"}), ("no", "yes")),
+    "synth_nli_towns": (
+        "nli", "target", functools.partial(
+            _nli, "town", "hypothesis: {h} . premise: {p}",
+            {c: c for c in lang.NLI_CLASSES}), ("entailment", "neutral", "contradiction")),
+    "synth_paraphrase_people": (
+        "paraphrase", "source", functools.partial(
+            _paraphrase, "person", "sentence1: {a} . sentence2: {b} .",
+            ("different", "equivalent")), ("different", "equivalent")),
+    "synth_paraphrase_animals": (
+        "paraphrase", "source", functools.partial(
+            _paraphrase, "animal", "question1: is it true that {a} ? question2: is it true "
+            "that {b} ?", ("distinct", "duplicate")), ("distinct", "duplicate")),
+    "synth_paraphrase_towns": (
+        "paraphrase", "target", functools.partial(
+            _paraphrase, "town", "first: {a} . second: {b} .", ("different", "equivalent")),
+        ("different", "equivalent")),
+    "synth_qa_people": (
+        "qa", "source", functools.partial(_qa, "person", "lives", "question: {q} context: {c}"),
+        None),
+    "synth_qa_pets": (
+        "qa", "source", functools.partial(_qa, "person", "owns", "context: {c} question: {q}"),
+        None),
+    "synth_qa_towns": (
+        "qa", "target", functools.partial(_qa, "town", "known", "question: {q} passage: {c}"),
+        None),
+}
+
+SOURCE_TASKS = tuple(n for n, s in SPECS.items() if s[1] == "source")
+TARGET_TASKS = tuple(n for n, s in SPECS.items() if s[1] == "target")
+FAMILY_OF = {n: s[0] for n, s in SPECS.items()}
+LABELS = {n: s[3] for n, s in SPECS.items() if s[3] is not None}
+
+
+def _task_rng(name: str, split: str) -> np.random.RandomState:
+  # Distinct streams per task and split; the corpus uses its own ("corpus", split).
+  return lang._rng("synthetic_tasks", name, split)
+
+
+def sizes(name: str) -> Dict[str, int]:
+  if name == CORPUS_TASK:
+    return CORPUS_SIZES
+  return SOURCE_SIZES if SPECS[name][1] == "source" else TARGET_SIZES
+
+
+def iter_rows(name: str, split: str, n: Optional[int] = None) -> Iterator[Tuple[str, str]]:
+  """The first `n` (inputs, targets) rows of a task's split (all of them by default)."""
+  n = sizes(name)[split] if n is None else n
+  if name == CORPUS_TASK:
+    rng, make = lang.corpus_rng(split), lang.corpus_example
+  else:
+    rng, make = _task_rng(name, split), SPECS[name][2]
+  for _ in range(n):
+    yield make(rng)
+
+
+def _dataset_fn(name: str, split: str, shuffle_files: bool, seed=None):
+  """A `tf.data.Dataset` of the split's rows, materialized: the trainer checkpoints the
+  data iterator, which a Python generator source cannot be."""
+  del shuffle_files, seed
+  import tensorflow as tf
+  inputs, targets = zip(*iter_rows(name, split))
+  return tf.data.Dataset.from_tensor_slices({"inputs": list(inputs), "targets": list(targets)})
+
+
+def _label_postprocessor(labels):
+  return functools.partial(postprocessors.string_label_to_class_id, label_classes=labels)
+
+
+def _metric_fns(name: str):
+  labels = LABELS.get(name)
+  if name == CORPUS_TASK or labels is None:
+    return [metrics.squad] if name != CORPUS_TASK else [metrics.accuracy]
+  if FAMILY_OF[name] == "paraphrase":
+    return [metrics.f1_score_with_invalid, metrics.accuracy]
+  return [metrics.accuracy]
+
+
+def _postprocess_fn(name: str):
+  if name == CORPUS_TASK:
+    return None
+  labels = LABELS.get(name)
+  if labels is None:  # extractive QA: score text against the (single) gold answer
+    return lambda answer, example=None, is_target=False: (
+        [postprocessors.as_text(answer)] if is_target else postprocessors.as_text(answer))
+  return _label_postprocessor(labels)
+
+
+def output_features():
+  """inputs and targets over the shipped vocabulary, both ending in EOS (as T5)."""
+  import seqio
+  from spot_jax import embedded
+  vocab = embedded.synthetic_vocabulary()
+  return {"inputs": seqio.Feature(vocab, add_eos=True, required=False),
+          "targets": seqio.Feature(vocab, add_eos=True)}
+
+
+def register() -> List[str]:
+  """Registers the twelve tasks, the corpus task and the backbone mixture (idempotent)."""
+  import seqio
+  features = output_features()
+  names = list(SPECS) + [CORPUS_TASK]
+  for name in names:
+    if name in seqio.TaskRegistry.names():
+      continue
+    split_sizes = dict(sizes(name))
+    seqio.TaskRegistry.add(
+        name,
+        source=seqio.FunctionDataSource(functools.partial(_dataset_fn, name),
+                                        splits=list(split_sizes),
+                                        num_input_examples=split_sizes),
+        preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+        output_features=features, postprocess_fn=_postprocess_fn(name),
+        metric_fns=_metric_fns(name))
+  if BACKBONE_MIXTURE not in seqio.MixtureRegistry.names():
+    seqio.MixtureRegistry.add(BACKBONE_MIXTURE, [CORPUS_TASK], default_rate=1.0)
+  return names + [BACKBONE_MIXTURE]
