@@ -218,11 +218,15 @@ def output_dir(macro: str) -> str:
 
 
 def write_config(directory: str, filename: str, *, operative: bool = False) -> str:
-  """Writes the parsed (or, after the run, the operative) config into `directory`."""
+  """Writes the parsed (or, after the run, the operative) config into `directory`, from
+  the first process only."""
+  import jax
   import tensorflow as tf
   text = gin.operative_config_str() if operative else gin.config_str()
-  tf.io.gfile.makedirs(directory)
   path = os.path.join(directory, filename)
+  if jax.process_index() != 0:
+    return path
+  tf.io.gfile.makedirs(directory)
   with tf.io.gfile.GFile(path, "w") as f:
     f.write(text)
   return path

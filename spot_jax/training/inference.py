@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from spot_jax.model.config import T5Config
-from spot_jax.model.t5 import T5
+from spot_jax.model.t5 import T5, logical_axes
 from spot_jax.prompts import prompt_files
-from spot_jax.training import data
+from spot_jax.training import data, partitioning
 from spot_jax.training.evaluator import Validator, make_decode_fn, predict_batches
 from spot_jax.training.trainer import load_frozen_model
 
@@ -40,11 +40,17 @@ def load_prompt_for_model(prompt_file: Optional[str], config: T5Config, vocab
   return jnp.asarray(array, jnp.float32), meta
 
 
-def _load(mixture_or_task_name, model_config, checkpoint_path, prompt_file, seed):
+def _load(mixture_or_task_name, model_config, checkpoint_path, prompt_file, seed, mesh_shape):
+  """Validates task, vocabulary and prompt before reading the model, which is placed on the
+  mesh by its logical axes (sharded on 'model', as in training)."""
   vocab = data.output_vocabulary(mixture_or_task_name)
   data.check_vocabulary_fits(vocab, model_config.vocab_size, mixture_or_task_name)
   prompt, meta = load_prompt_for_model(prompt_file, model_config, vocab)
-  params = jax.tree.map(jnp.asarray, load_frozen_model(checkpoint_path, model_config, seed))
+  mesh = partitioning.make_mesh(*mesh_shape)
+  params = jax.device_put(load_frozen_model(checkpoint_path, model_config, seed),
+                          partitioning.logical_to_sharding(logical_axes(model_config), mesh))
+  if prompt is not None:
+    prompt = jax.device_put(prompt, partitioning.replicated(mesh))
   return vocab, prompt, meta, params
 
 
@@ -53,14 +59,15 @@ def evaluate(*, mixture_or_task_name: str, task_feature_lengths: Mapping[str, in
              prompt_file: Optional[str] = None, split: str = "validation",
              batch_size: int = 32, num_examples: Optional[int] = None, beam_size: int = 1,
              use_cached: bool = False, output_dir: Optional[str] = None,
-             seed: int = 0) -> Dict[str, Dict[str, float]]:
+             seed: int = 0, mesh_shape: Tuple[int, int] = (-1, 1)
+             ) -> Dict[str, Dict[str, float]]:
   """`{task: {metric: value}}` of a prompt on a task's (or mixture's) split.
 
   With no `prompt_file` the model is scored alone (a model-tuned checkpoint). In
   `output_dir`: `metrics.json` and seqio's per-example inference logs.
   """
   _, prompt, meta, params = _load(mixture_or_task_name, model_config, checkpoint_path,
-                                  prompt_file, seed)
+                                  prompt_file, seed, mesh_shape)
   step = meta.step if meta is not None else 0
   validator = Validator(mixture_or_task_name, model=T5(model_config),
                         task_feature_lengths=task_feature_lengths, split=split,
@@ -116,12 +123,12 @@ def infer(*, mixture_or_task_name: str, task_feature_lengths: Mapping[str, int],
           prompt_file: Optional[str] = None, split: str = "validation",
           input_file: Optional[str] = None, batch_size: int = 32,
           num_examples: Optional[int] = None, beam_size: int = 1, use_cached: bool = False,
-          seed: int = 0) -> int:
+          seed: int = 0, mesh_shape: Tuple[int, int] = (-1, 1)) -> int:
   """Decodes a split (or each line of `input_file`, tokenized with the task's vocabulary)
   and writes JSON lines `{task, input, target, prediction}` to
   `output_dir/predictions.jsonl`; returns how many."""
   vocab, prompt, _, params = _load(mixture_or_task_name, model_config, checkpoint_path,
-                                   prompt_file, seed)
+                                   prompt_file, seed, mesh_shape)
   length = task_feature_lengths["inputs"]
   records: List[Dict[str, Any]] = []
   rows = []
