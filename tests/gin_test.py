@@ -34,6 +34,12 @@ REQUIRED = {
 PROMPT_REQUIRED = {"prompts/from_class_labels.gin": {"CLASS_LABELS"},
                    "prompts/from_string.gin": {"PROMPT_TEXT"},
                    "prompts/from_file.gin": {"PROMPT_FILE"}}
+# The SPoT recipes at the top: (required macros, mixture, steps).
+RECIPES = {
+    "spot_source.gin": ({"MODEL_DIR"}, "spot_glue_v200_mix", 262144),
+    "spot_glue.gin": ({"MODEL_DIR", "PROMPT_FILE"}, "spot_glue_v200_mix", 100000),
+    "spot_superglue.gin": ({"MODEL_DIR", "PROMPT_FILE"}, "spot_super_glue_v102_mix", 100000),
+}
 # Which entry point each run file configures (its other bindings must not leak in).
 ENTRY = {"runs/prompt_tuning.gin": "train", "runs/model_tuning.gin": "train",
          "runs/eval.gin": "evaluate", "runs/infer.gin": "infer"}
@@ -58,7 +64,7 @@ def test_import_gin_from_the_repository_root_is_gin_config():
 
 def test_shipped_gin_files_are_all_covered():
   shipped = {str(p.relative_to(GIN)) for p in GIN.rglob("*.gin")}
-  covered = set(MODELS) | {p for p in PROMPTS if p} | set(RUNS) | {
+  covered = set(MODELS) | {p for p in PROMPTS if p} | set(RUNS) | set(RECIPES) | {
       "models/t5_1_1_lm100k.gin", "test/tiny.gin"}
   assert shipped == covered, "a new gin file needs a place in this test's combinations"
   assert set(RUNS) == set(REQUIRED)
@@ -91,6 +97,25 @@ def test_the_tiny_test_run_needs_only_a_model_dir():
   assert gin_utils.query_macro("TASK_MODULES") == ["spot_jax.tasks.toy:register"]
   assert gin_utils.query_macro("INITIAL_CHECKPOINT_PATH") is None
   assert gin_utils.register_configurables()["get_config"]().emb_dim == 64
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_spot_recipes_target_registered_names(recipe):
+  from spot_jax.tasks import names
+  required, mixture, steps = RECIPES[recipe]
+  _parse([recipe])
+  assert set(gin_utils.missing_required_macros()) == required
+  assert gin_utils.query_macro("MIXTURE_OR_TASK_NAME") == mixture
+  assert mixture in names.ALL_MIXTURES
+  assert gin_utils.query_macro("TRAIN_STEPS") == steps
+  assert gin_utils.query_macro("PROMPT_LENGTH") == 100
+  assert gin_utils.register_configurables()["get_config"]().name == "t5_1_1_lm100k_base"
+  init = "@prompts.sampled_vocab()" if recipe == "spot_source.gin" else "@prompts.prompt_file()"
+  assert str(gin.query_parameter("train.prompt_init")) == init
+  gin.clear_config()
+  _parse([recipe, "models/t5_1_1_lm100k_xxl.gin"])  # another size after the recipe
+  assert gin_utils.register_configurables()["get_config"]().emb_dim == 4096
+  assert "t5_1_1_lm100k_xxl" in gin_utils.query_macro("INITIAL_CHECKPOINT_PATH")
 
 
 def test_prompt_tuning_defaults_are_spots():
