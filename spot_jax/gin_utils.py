@@ -13,8 +13,6 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import gin
 
-log = logging.getLogger("spot_jax")
-
 GIN_PACKAGE = "spot_jax.gin"
 DEFAULT_TASK_MODULES = ("spot_jax.tasks.all",)
 _REQUIRED_RE = re.compile(r"^([A-Za-z_][\w.]*)\s*=\s*%gin\.REQUIRED\s*$", re.M)
@@ -47,7 +45,8 @@ def prepare_tasks(*, modules: Sequence[str] = DEFAULT_TASK_MODULES,
 
 
 def check_task_vocabulary(mixture_or_task_name: str, vocabulary_file: str) -> None:
-  """The task must tokenize with the model's SentencePiece model: same path, or same bytes."""
+  """The task must tokenize with the model's SentencePiece model: same path, or same bytes
+  (a local copy, e.g. SPOT_JAX_VOCAB, is read and compared with the model's file)."""
   import seqio
   import tensorflow as tf
   from spot_jax.prompts import prompt_files

@@ -295,11 +295,14 @@ def test_the_task_must_tokenize_with_the_models_vocabulary(tmp_path):
       "gin_test_sp_task", source=seqio.FunctionDataSource(lambda split, shuffle_files: None,
                                                           splits=["train"]),
       preprocessors=[], output_features={"inputs": feature, "targets": feature})
-  gin_utils.prepare_tasks(modules=["spot_jax.tasks.toy:register"],
-                          mixture_or_task_name="gin_test_sp_task", vocabulary_file=model_vocab)
-  gin_utils.check_task_vocabulary("gin_test_sp_task", same_bytes)
-  with pytest.raises(ValueError, match="vocabulary mismatch.*other.model"):
-    gin_utils.check_task_vocabulary("gin_test_sp_task", other_vocab)
+  try:
+    gin_utils.prepare_tasks(modules=["spot_jax.tasks.toy:register"],
+                            mixture_or_task_name="gin_test_sp_task", vocabulary_file=model_vocab)
+    gin_utils.check_task_vocabulary("gin_test_sp_task", same_bytes)
+    with pytest.raises(ValueError, match="vocabulary mismatch.*other.model"):
+      gin_utils.check_task_vocabulary("gin_test_sp_task", other_vocab)
+  finally:
+    seqio.TaskRegistry.remove("gin_test_sp_task")
   toy.register()
   with pytest.raises(ValueError, match="ByteVocabulary"):
     gin_utils.check_task_vocabulary("toy_parity", model_vocab)
