@@ -34,6 +34,8 @@ REQUIRED = {
 PROMPT_REQUIRED = {"prompts/from_class_labels.gin": {"CLASS_LABELS"},
                    "prompts/from_string.gin": {"PROMPT_TEXT"},
                    "prompts/from_file.gin": {"PROMPT_FILE"}}
+MESHES = {"partitioning/data_parallel.gin": "(-1, 1)",
+          "partitioning/model_parallel.gin": "(-1, %MODEL_PARALLEL)"}
 # The SPoT recipes at the top: (required macros, mixture, steps).
 RECIPES = {
     "spot_source.gin": ({"MODEL_DIR"}, "spot_glue_v200_mix", 262144),
@@ -64,7 +66,7 @@ def test_import_gin_from_the_repository_root_is_gin_config():
 
 def test_shipped_gin_files_are_all_covered():
   shipped = {str(p.relative_to(GIN)) for p in GIN.rglob("*.gin")}
-  covered = set(MODELS) | {p for p in PROMPTS if p} | set(RUNS) | set(RECIPES) | {
+  covered = set(MODELS) | {p for p in PROMPTS if p} | set(RUNS) | set(RECIPES) | set(MESHES) | {
       "models/t5_1_1_lm100k.gin", "test/tiny.gin"}
   assert shipped == covered, "a new gin file needs a place in this test's combinations"
   assert set(RUNS) == set(REQUIRED)
@@ -89,6 +91,16 @@ def test_every_combination_parses(model, prompt, run):
         "gs://t5-data/vocabs/cc_all.32000.100extra/sentencepiece.model")
   assert str(gin.query_parameter(f"{ENTRY[run]}.mixture_or_task_name")) == (
       "%MIXTURE_OR_TASK_NAME")
+
+
+@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("mesh", sorted(MESHES))
+def test_partitioning_files_set_the_mesh_after_a_run(mesh, run):
+  _parse(["models/t5_1_1_lm100k_xxl.gin", run, mesh], ["MODEL_PARALLEL = 4"])
+  assert str(gin_utils.query_macro("MESH_SHAPE")).replace("'", "") == MESHES[mesh]
+  assert str(gin.query_parameter(f"{ENTRY[run]}.mesh_shape")) == "%MESH_SHAPE"
+  if mesh.endswith("model_parallel.gin"):
+    assert gin_utils.query_macro("MODEL_PARALLEL") == 4
 
 
 def test_the_tiny_test_run_needs_only_a_model_dir():
