@@ -17,6 +17,7 @@ GIN_PACKAGE = "spot_jax.gin"
 DEFAULT_TASK_MODULES = ("spot_jax.tasks.all",)
 _REQUIRED_RE = re.compile(r"^([A-Za-z_][\w.]*)\s*=\s*%gin\.REQUIRED\s*$", re.M)
 _CONFIGURABLES: Dict[str, Callable] = {}
+_SEARCH_PATHS = set()
 
 
 def gin_dir() -> str:
@@ -157,7 +158,9 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (),
   _harden_gin_file_readers()
   search_paths = [p for p in search_paths if p]
   for folder in list(search_paths) + [gin_dir()]:
-    gin.add_config_file_search_path(folder)
+    if folder not in _SEARCH_PATHS:  # gin keeps a list; add each folder once per process
+      _SEARCH_PATHS.add(folder)
+      gin.add_config_file_search_path(folder)
   files = [resolve_gin_file(f, search_paths) for f in gin_files]
   quiet = _QuietMisses()
   logging.getLogger().addFilter(quiet)

@@ -281,6 +281,19 @@ def test_train_then_eval_and_infer_on_the_prompt_it_wrote(tmp_path):
   assert count == 2 and [r["input"] for r in rows] == ["1 2 3 4", "5 6 7 8"]
   assert all(isinstance(r["prediction"], str) for r in rows)
 
+  # `evaluate` on a model-tuned checkpoint (T5X msgpack, no prompt), in this process.
+  import jax
+  from spot_jax.model import t5, t5x_export
+  t5x_export.write_t5x_msgpack(jax.device_get(t5.init_params(config, jax.random.PRNGKey(1))),
+                               str(tmp_path / "tuned.msgpack"))
+  metrics = inference.evaluate(mixture_or_task_name="toy_parity", model_config=config,
+                               task_feature_lengths={"inputs": 16, "targets": 8},
+                               checkpoint_path=str(tmp_path / "tuned.msgpack"), prompt_file=None,
+                               batch_size=4, num_examples=8, output_dir=str(tmp_path / "mt_eval"))
+  report = json.loads((tmp_path / "mt_eval" / "metrics.json").read_text())
+  assert set(metrics) == {"toy_parity"} and report["metrics"] == metrics
+  assert report["prompt_file"] is None and report["checkpoint_path"].endswith("tuned.msgpack")
+
 
 def _sentencepiece(path, text):
   import sentencepiece as spm
@@ -321,15 +334,3 @@ def test_the_task_must_tokenize_with_the_models_vocabulary(tmp_path):
   with pytest.raises(ImportError, match="no_such_tasks_module"):
     gin_utils.prepare_tasks(modules=["no_such_tasks_module"])
 
-  # `evaluate` on a model-tuned checkpoint (T5X msgpack, no prompt), in this process.
-  import jax
-  from spot_jax.model import t5, t5x_export
-  t5x_export.write_t5x_msgpack(jax.device_get(t5.init_params(config, jax.random.PRNGKey(1))),
-                               str(tmp_path / "tuned.msgpack"))
-  metrics = inference.evaluate(mixture_or_task_name="toy_parity", model_config=config,
-                               task_feature_lengths={"inputs": 16, "targets": 8},
-                               checkpoint_path=str(tmp_path / "tuned.msgpack"), prompt_file=None,
-                               batch_size=4, num_examples=8, output_dir=str(tmp_path / "mt_eval"))
-  report = json.loads((tmp_path / "mt_eval" / "metrics.json").read_text())
-  assert set(metrics) == {"toy_parity"} and report["metrics"] == metrics
-  assert report["prompt_file"] is None and report["checkpoint_path"].endswith("tuned.msgpack")
