@@ -20,7 +20,9 @@ weight matmul + both operand gradients of the attention matmuls. Where XLA repor
 `xla_gflop_per_step` is its own `cost_analysis()` count (loops counted once: with
 microbatches it covers one microbatch). `tokens_per_s` counts input + target tokens (not the
 prompt). `peak_rss_gb` is the process's peak resident memory (compile included);
-`device_peak_gb` the accelerator's peak where it reports one.
+`device_peak_gb` the accelerator's peak where it reports one. `cpu_s_per_step` is the process's
+CPU time (user + system, all threads) per timed step: on a machine shared with other work it
+moves less than wall time (spinning thread pools inflate it).
 """
 import argparse
 import json
@@ -65,16 +67,18 @@ def _peak_rss_gb() -> float:
 
 
 def _timed(fn, steps: int, warmup: int):
-  """Runs `fn` warmup + steps times; returns the step times after warm-up and the last output."""
+  """Runs `fn` warmup + steps times; returns wall and process-CPU seconds of each timed step
+  and the last output. CPU seconds (all threads) say more than wall time on a shared machine."""
   out = None
   for _ in range(warmup):
     out = fn()
-  times = []
+  times, cpu = [], []
   for _ in range(steps):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     out = fn()
     times.append(time.perf_counter() - start)
-  return times, out
+    cpu.append(time.process_time() - start_cpu)
+  return times, cpu, out
 
 
 def _random_tokens(rng, batch, length, vocab):
@@ -119,7 +123,7 @@ def run_jax(args, c: T5Config) -> dict:
     compiled = fn.lower(params, batch).compile()
     compile_s = time.perf_counter() - start
     run = lambda: jax.block_until_ready(compiled(params, batch))
-    times, logits = _timed(run, args.steps, args.warmup)
+    times, cpu, logits = _timed(run, args.steps, args.warmup)
     summary = float(jnp.mean(logits[:, -1, :8]))
   else:
     # As PartitionedTrainer.step: one jit with explicit shardings, the state donated.
@@ -153,7 +157,7 @@ def run_jax(args, c: T5Config) -> dict:
       holder["state"], metrics = compiled(holder["state"], frozen, batch, rng_key)
       return jax.block_until_ready(metrics)
 
-    times, metrics = _timed(run, args.steps, args.warmup)
+    times, cpu, metrics = _timed(run, args.steps, args.warmup)
     summary = float(metrics["loss"])
   try:
     cost = compiled.cost_analysis()
@@ -167,7 +171,7 @@ def run_jax(args, c: T5Config) -> dict:
   stats = device.memory_stats() if hasattr(device, "memory_stats") else None
   if stats and "peak_bytes_in_use" in stats:
     device_peak = stats["peak_bytes_in_use"] / 2**30
-  return dict(times=times, compile_s=compile_s, summary=summary, xla_flops=xla_flops,
+  return dict(times=times, cpu=cpu, compile_s=compile_s, summary=summary, xla_flops=xla_flops,
               device_peak_gb=device_peak, platform=device.platform,
               device_kind=device.device_kind, num_devices=data * model_par,
               versions={"jax": jax.__version__})
@@ -210,8 +214,8 @@ def run_peft(args, c: T5Config) -> dict:
     start = time.perf_counter()
     run()  # the first call stands in for compilation
     compile_s = time.perf_counter() - start
-    times, logits = _timed(run, args.steps, args.warmup)
-    return dict(times=times, compile_s=compile_s, summary=float(logits[:, -1, :8].mean()),
+    times, cpu, logits = _timed(run, args.steps, args.warmup)
+    return dict(times=times, cpu=cpu, compile_s=compile_s, summary=float(logits[:, -1, :8].mean()),
                 platform="cpu", versions={"torch": torch.__version__,
                                           "transformers": transformers.__version__})
 
@@ -249,8 +253,8 @@ def run_peft(args, c: T5Config) -> dict:
   start = time.perf_counter()
   run()  # first step: allocator and thread-pool warm-up, reported as "compile"
   compile_s = time.perf_counter() - start
-  times, loss = _timed(run, args.steps, args.warmup)
-  return dict(times=times, compile_s=compile_s, summary=loss, platform="cpu",
+  times, cpu, loss = _timed(run, args.steps, args.warmup)
+  return dict(times=times, cpu=cpu, compile_s=compile_s, summary=loss, platform="cpu",
               versions={"torch": torch.__version__, "transformers": transformers.__version__,
                         "peft": peft.__version__ if args.mode == "prompt" else None})
 
@@ -317,6 +321,7 @@ def main(argv=None):
                              else result["xla_flops"] / 1e9),
       "step_s_mean": step_s, "step_s_median": statistics.median(times),
       "step_s_min": min(times),
+      "cpu_s_per_step": sum(result["cpu"]) / len(result["cpu"]),
       "compile_s": result["compile_s"],
       "peak_rss_gb": _peak_rss_gb(),
       "device_peak_gb": result.get("device_peak_gb"),
