@@ -16,24 +16,30 @@ families the rules differ:
   subjects: where a person lives, who owns an animal, what a town is known for.
 
 Each family has two source tasks and one held-out target (SOURCE_TASKS, TARGET_TASKS,
-FAMILY_OF). A target shares its label words with one of its sources and not the other.
+FAMILY_OF). A classification target shares its label words with one of its sources
+and not the other.
 
 No task-name prefix: in SPoT the prompt is what tells the frozen model which task it is
 solving, and the task embeddings are those prompts; a prefix would hand the model the task
 identity for free. Inputs only carry field words ("premise:", "question:"), which differ
 between tasks of a family as part of their surface.
 
-The backbone mixture `synth_backbone` is a prefix-LM over documents of the same language
-(see `synthetic_language.corpus_example`) — never these task formats or their rows.
-TensorFlow and seqio are imported by `register()` only, so the vocabulary tool and tests
-can generate rows cheaply.
+What the backbone saw (`synth_backbone`, a prefix-LM over `synthetic_language` documents):
+the same language used plainly, as an LM-adapted T5 saw web text — reviews of all four
+domains closing on a verdict word, facts followed by a claim and whether it holds
+("so , mira is tall ? yes"), restatements and whether they mean the same, recalls of a
+stated fact ("where does mira live ? zunto"). So the label words and the skills exist in the
+frozen model; the task formats, field words, label mappings (e.g. neutral -> "no") and the
+task rows (separate RNG streams) do not: the prompt has to ask for them.
+
+TensorFlow, seqio and the metrics are imported on registration only, so the vocabulary
+tool and tests can generate rows cheaply.
 """
 import functools
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from spot_jax.evaluation import metrics, postprocessors
 from spot_jax.tasks import synthetic_language as lang
 
 TASK_FEATURE_LENGTHS = {"inputs": 96, "targets": 8}
@@ -50,7 +56,7 @@ CORPUS_TASK = "synth_corpus_prefix_lm"
 
 def _sentiment(domain: str, frame: str, labels: Tuple[str, str], rng):
   pol = rng.randint(2)
-  noun = lang._pick(rng, lang.LEXICON.domain_nouns[domain])
+  noun = lang.pick(rng, lang.LEXICON.domain_nouns[domain])
   phrases = lang.polar_phrases(rng, pol, rng.randint(1, 5))
   return frame.format(n=noun, a=lang.join_list(phrases)), labels[pol]
 
@@ -139,7 +145,7 @@ LABELS = {n: s[3] for n, s in SPECS.items() if s[3] is not None}
 
 def _task_rng(name: str, split: str) -> np.random.RandomState:
   # Distinct streams per task and split; the corpus uses its own ("corpus", split).
-  return lang._rng("synthetic_tasks", name, split)
+  return lang.seeded_rng("synthetic_tasks", name, split)
 
 
 def sizes(name: str) -> Dict[str, int]:
@@ -168,27 +174,32 @@ def _dataset_fn(name: str, split: str, shuffle_files: bool, seed=None):
   return tf.data.Dataset.from_tensor_slices({"inputs": list(inputs), "targets": list(targets)})
 
 
-def _label_postprocessor(labels):
-  return functools.partial(postprocessors.string_label_to_class_id, label_classes=labels)
-
-
 def _metric_fns(name: str):
-  labels = LABELS.get(name)
-  if name == CORPUS_TASK or labels is None:
-    return [metrics.squad] if name != CORPUS_TASK else [metrics.accuracy]
+  """Accuracy; F1 (positive = "same") too for paraphrase; SQuAD EM/F1 for QA; the corpus
+  scores exact continuation match."""
+  from spot_jax.evaluation import metrics
+  if name == CORPUS_TASK or FAMILY_OF[name] not in ("paraphrase", "qa"):
+    return [metrics.accuracy]
   if FAMILY_OF[name] == "paraphrase":
     return [metrics.f1_score_with_invalid, metrics.accuracy]
-  return [metrics.accuracy]
+  return [metrics.squad]
+
+
+def _qa_postprocessor(answer, example=None, is_target=False):
+  """Text; a target becomes the list of its gold answers (one here), as SQuAD's metric wants."""
+  del example
+  from spot_jax.evaluation import postprocessors
+  return [postprocessors.as_text(answer)] if is_target else postprocessors.as_text(answer)
 
 
 def _postprocess_fn(name: str):
+  """Label words -> class ids (INVALID for anything else); QA answers stay text."""
   if name == CORPUS_TASK:
     return None
-  labels = LABELS.get(name)
-  if labels is None:  # extractive QA: score text against the (single) gold answer
-    return lambda answer, example=None, is_target=False: (
-        [postprocessors.as_text(answer)] if is_target else postprocessors.as_text(answer))
-  return _label_postprocessor(labels)
+  if name not in LABELS:
+    return _qa_postprocessor
+  from spot_jax.evaluation import postprocessors
+  return functools.partial(postprocessors.string_label_to_class_id, label_classes=LABELS[name])
 
 
 def output_features():

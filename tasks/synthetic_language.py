@@ -80,7 +80,8 @@ class Lexicon:
     raise KeyError(adjective)
 
 
-def _rng(*keys: object) -> np.random.RandomState:
+def seeded_rng(*keys: object) -> np.random.RandomState:
+  """A RandomState seeded from the keys' text; the same in every process."""
   # crc32, not hash(): str hashes change between processes.
   return np.random.RandomState(zlib.crc32("/".join(map(str, keys)).encode()))
 
@@ -99,7 +100,7 @@ def _invent(rng: np.random.RandomState, n: int, used: set, syllables=(2, 3)) -> 
 
 
 def _build_lexicon() -> Lexicon:
-  rng = _rng("synthetic_language", "lexicon", 1)
+  rng = seeded_rng("synthetic_language", "lexicon", 1)
   used = set(ENGLISH)
   return Lexicon(
       domain_nouns={d: _invent(rng, 32, used) for d in DOMAINS},
@@ -116,7 +117,8 @@ _VALUE_INDEX = {w: (a, p) for a, poles in enumerate(LEXICON.attributes)
                 for p, forms in enumerate(poles) for w in forms}
 
 
-def _pick(rng: np.random.RandomState, seq: Sequence):
+def pick(rng: np.random.RandomState, seq: Sequence):
+  """One element of `seq`, uniformly."""
   return seq[rng.randint(len(seq))]
 
 
@@ -131,27 +133,13 @@ def polar_phrases(rng: np.random.RandomState, polarity: int, n: int,
   phrases = []
   for i in range(n):
     if i > 0 and rng.rand() < neutral_rate:
-      phrases.append(_pick(rng, lex.neutral))
+      phrases.append(pick(rng, lex.neutral))
     elif rng.rand() < negation_rate:
-      phrases.append("not " + _pick(rng, lex.negative if polarity else lex.positive))
+      phrases.append("not " + pick(rng, lex.negative if polarity else lex.positive))
     else:
-      phrases.append(_pick(rng, lex.positive if polarity else lex.negative))
+      phrases.append(pick(rng, lex.positive if polarity else lex.negative))
   order = rng.permutation(n)
   return [phrases[i] for i in order]
-
-
-def phrase_polarity(phrases: Sequence[str]) -> int:
-  """The rule: every polar phrase agrees; "not" flips an adjective. Raises if mixed."""
-  votes = set()
-  for p in phrases:
-    words = p.split()
-    pol = LEXICON.polarity_of(words[-1])
-    if pol < 0:
-      continue
-    votes.add(1 - pol if words[0] == "not" else pol)
-  if len(votes) != 1:
-    raise ValueError(f"phrases {phrases} have polarities {votes}")
-  return votes.pop()
 
 
 def join_list(items: Sequence[str]) -> str:
@@ -195,11 +183,11 @@ def random_fact(kind: str, subj: str, rel: str, rng: np.random.RandomState) -> F
   if rel == "attr":
     return (subj, rel, (rng.randint(NUM_ATTRIBUTES), rng.randint(2)))
   if rel == "lives":
-    return (subj, rel, _pick(rng, LEXICON.towns))
+    return (subj, rel, pick(rng, LEXICON.towns))
   if rel == "owns":
-    return (subj, rel, _pick(rng, LEXICON.animals))
+    return (subj, rel, pick(rng, LEXICON.animals))
   if rel == "known":
-    return (subj, rel, _pick(rng, LEXICON.domain_nouns["product"]))
+    return (subj, rel, pick(rng, LEXICON.domain_nouns["product"]))
   raise ValueError(rel)
 
 
@@ -207,7 +195,7 @@ def fact_set(kind: str, subj: str, n: int, rng: np.random.RandomState) -> List[F
   """`n` facts about `subj` with distinct (relation, attribute) keys."""
   facts, keys = [], set()
   while len(facts) < n:
-    f = random_fact(kind, subj, _pick(rng, relations(kind)), rng)
+    f = random_fact(kind, subj, pick(rng, relations(kind)), rng)
     key = fact_key(f)
     if key not in keys:
       keys.add(key)
@@ -251,7 +239,7 @@ def nli_pair(kind: str, label: str, rng: np.random.RandomState, num_facts=(2, 4)
   premise = [premise[i] for i in order]
   if label == "neutral":
     while True:
-      subj = _pick(rng, [f[0] for f in premise])
+      subj = pick(rng, [f[0] for f in premise])
       hyp = random_fact(kind, subj, "attr", rng)
       if entailment_class(premise, hyp) == "neutral":
         break
@@ -263,12 +251,12 @@ def nli_pair(kind: str, label: str, rng: np.random.RandomState, num_facts=(2, 4)
 
 def paraphrase_pair(kind: str, same: int, rng: np.random.RandomState):
   """(facts A, facts B): B says the same facts as A (same=1) or changes exactly one of them."""
-  subj = _pick(rng, subjects(kind))
+  subj = pick(rng, subjects(kind))
   a = fact_set(kind, subj, rng.randint(2, 4), rng)
   b = list(a)
   if not same:
     if rng.rand() < 0.2:
-      other = _pick(rng, [s for s in subjects(kind) if s != subj])
+      other = pick(rng, [s for s in subjects(kind) if s != subj])
       b = [(other, r, v) for _, r, v in b]
     else:
       i = rng.randint(len(b))
@@ -317,21 +305,21 @@ REVIEW_FRAMES = {
 
 
 def _corpus_review(rng) -> Tuple[List[str], List[int]]:
-  domain = _pick(rng, DOMAINS)
+  domain = pick(rng, DOMAINS)
   pol = rng.randint(2)
-  words = _pick(rng, REVIEW_FRAMES[domain]).format(n=_pick(rng, LEXICON.domain_nouns[domain]))
+  words = pick(rng, REVIEW_FRAMES[domain]).format(n=pick(rng, LEXICON.domain_nouns[domain]))
   words += " it was " + join_list(polar_phrases(rng, pol, rng.randint(1, 4))) + " ."
   words = words.split()
   salient = []
   if rng.rand() < 0.8:
     words += ["overall", "it", "was"]
     salient.append(len(words))
-    words += [_pick(rng, VERDICTS[pol]), "."]
+    words += [pick(rng, VERDICTS[pol]), "."]
   return words, salient
 
 
 def _corpus_facts(rng) -> Tuple[List[str], List[int]]:
-  kind = _pick(rng, ("person", "animal", "town"))
+  kind = pick(rng, ("person", "animal", "town"))
   names = [subjects(kind)[i] for i in rng.choice(len(subjects(kind)), 2, replace=False)]
   facts = fact_set(kind, names[0], rng.randint(1, 4), rng)
   if rng.rand() < 0.5:
@@ -342,21 +330,21 @@ def _corpus_facts(rng) -> Tuple[List[str], List[int]]:
   if style == 0:  # a claim about what was said, and whether it holds
     label = NLI_CLASSES[rng.randint(3)]
     if label == "neutral":
-      hyp = random_fact(kind, _pick(rng, [f[0] for f in facts]), "attr", rng)
+      hyp = random_fact(kind, pick(rng, [f[0] for f in facts]), "attr", rng)
       label = entailment_class(facts, hyp)
     else:
       base = facts[rng.randint(len(facts))]
       hyp = base if label == "entailment" else altered(kind, base, rng)
     words += ("so , " + fact_text(kind, hyp, rng) + " ?").split()
     salient.append(len(words))
-    words += [_pick(rng, JUDGEMENTS[label]), "."]
+    words += [pick(rng, JUDGEMENTS[label]), "."]
   elif style == 1:  # a restatement that may or may not say the same thing
     same = rng.randint(2)
     a, b = paraphrase_pair(kind, same, rng)
     words += ("in other words " + describe(kind, a, rng) + " ; " + describe(kind, b, rng)
               + " . these mean").split()
     salient.append(len(words))
-    words += [_pick(rng, SAMENESS[same]), "things", "."]
+    words += [pick(rng, SAMENESS[same]), "things", "."]
   else:  # recall of a stated fact
     f = facts[rng.randint(len(facts))]
     subj = subject_text(kind, f[0])
@@ -399,7 +387,7 @@ def corpus_example(rng: np.random.RandomState, max_input_words: int = 40,
   """
   words, salient = corpus_document(rng)
   if salient and rng.rand() < salient_rate:
-    cut = _pick(rng, salient)
+    cut = pick(rng, salient)
   else:
     cut = rng.randint(2, len(words))
   return (" ".join(words[max(0, cut - max_input_words):cut]),
@@ -407,4 +395,4 @@ def corpus_example(rng: np.random.RandomState, max_input_words: int = 40,
 
 
 def corpus_rng(split: str) -> np.random.RandomState:
-  return _rng("synthetic_language", "corpus", split)
+  return seeded_rng("synthetic_language", "corpus", split)
