@@ -19,10 +19,11 @@ prompt-tuning step needs no weight gradients, so it is forward + input gradients
 weight matmul + both operand gradients of the attention matmuls. Where XLA reports it,
 `xla_gflop_per_step` is its own `cost_analysis()` count (loops counted once: with
 microbatches it covers one microbatch). `tokens_per_s` counts input + target tokens (not the
-prompt). `peak_rss_gb` is the process's peak resident memory (compile included);
-`device_peak_gb` the accelerator's peak where it reports one. `cpu_s_per_step` is the process's
-CPU time (user + system, all threads) per timed step: on a machine shared with other work it
-moves less than wall time (spinning thread pools inflate it).
+prompt). `peak_rss_gb` is the process's peak resident memory; `peak_rss_before_steps_gb` its
+peak before the first step ran (weights, batch and, for JAX, compilation); `device_peak_gb`
+the accelerator's peak where it reports one. `cpu_s_per_step` is the process's CPU time (user +
+system, all threads) per timed step: on a machine shared with other work it moves less than
+wall time (spinning thread pools inflate it).
 """
 import argparse
 import json
@@ -122,6 +123,7 @@ def run_jax(args, c: T5Config) -> dict:
     start = time.perf_counter()
     compiled = fn.lower(params, batch).compile()
     compile_s = time.perf_counter() - start
+    rss_compiled = _peak_rss_gb()
     run = lambda: jax.block_until_ready(compiled(params, batch))
     times, cpu, logits = _timed(run, args.steps, args.warmup)
     summary = float(jnp.mean(logits[:, -1, :8]))
@@ -151,6 +153,7 @@ def run_jax(args, c: T5Config) -> dict:
     start = time.perf_counter()
     compiled = step.lower(state, frozen, batch, rng_key).compile()
     compile_s = time.perf_counter() - start
+    rss_compiled = _peak_rss_gb()
     holder = {"state": state}
 
     def run():
@@ -171,7 +174,8 @@ def run_jax(args, c: T5Config) -> dict:
   stats = device.memory_stats() if hasattr(device, "memory_stats") else None
   if stats and "peak_bytes_in_use" in stats:
     device_peak = stats["peak_bytes_in_use"] / 2**30
-  return dict(times=times, cpu=cpu, compile_s=compile_s, summary=summary, xla_flops=xla_flops,
+  return dict(times=times, cpu=cpu, rss_compiled=rss_compiled, compile_s=compile_s,
+              summary=summary, xla_flops=xla_flops,
               device_peak_gb=device_peak, platform=device.platform,
               device_kind=device.device_kind, num_devices=data * model_par,
               versions={"jax": jax.__version__})
@@ -211,13 +215,14 @@ def run_peft(args, c: T5Config) -> dict:
         return model(input_ids=inputs, attention_mask=mask, decoder_input_ids=dec_in,
                      use_cache=False).logits
 
+    rss_compiled = _peak_rss_gb()
     start = time.perf_counter()
     run()  # the first call stands in for compilation
     compile_s = time.perf_counter() - start
     times, cpu, logits = _timed(run, args.steps, args.warmup)
-    return dict(times=times, cpu=cpu, compile_s=compile_s, summary=float(logits[:, -1, :8].mean()),
-                platform="cpu", versions={"torch": torch.__version__,
-                                          "transformers": transformers.__version__})
+    return dict(times=times, cpu=cpu, rss_compiled=rss_compiled, compile_s=compile_s,
+                summary=float(logits[:, -1, :8].mean()), platform="cpu",
+                versions={"torch": torch.__version__, "transformers": transformers.__version__})
 
   if args.mode == "prompt":
     import peft
@@ -250,11 +255,13 @@ def run_peft(args, c: T5Config) -> dict:
     opt.step()
     return total
 
+  rss_compiled = _peak_rss_gb()
   start = time.perf_counter()
   run()  # first step: allocator and thread-pool warm-up, reported as "compile"
   compile_s = time.perf_counter() - start
   times, cpu, loss = _timed(run, args.steps, args.warmup)
-  return dict(times=times, cpu=cpu, compile_s=compile_s, summary=loss, platform="cpu",
+  return dict(times=times, cpu=cpu, rss_compiled=rss_compiled, compile_s=compile_s,
+              summary=loss, platform="cpu",
               versions={"torch": torch.__version__, "transformers": transformers.__version__,
                         "peft": peft.__version__ if args.mode == "prompt" else None})
 
@@ -324,6 +331,7 @@ def main(argv=None):
       "cpu_s_per_step": sum(result["cpu"]) / len(result["cpu"]),
       "compile_s": result["compile_s"],
       "peak_rss_gb": _peak_rss_gb(),
+      "peak_rss_before_steps_gb": result["rss_compiled"],
       "device_peak_gb": result.get("device_peak_gb"),
       "platform": result["platform"], "device_kind": result.get("device_kind"),
       "num_devices": result.get("num_devices", 1), "cpu_count": os.cpu_count(),
