@@ -36,6 +36,10 @@ def _rows(kind, rng):
     return "last: " + text, str(ds[-1])
   if kind == "parity":
     return text, _parity(ds)
+  if kind == "first":
+    return text, str(ds[0])
+  if kind == "last":
+    return text, str(ds[-1])
   raise ValueError(kind)
 
 
@@ -53,7 +57,7 @@ def accuracy(targets, predictions):
 
 
 def register():
-  for kind in ("parity_prefixed", "first_prefixed", "last_prefixed", "parity"):
+  for kind in ("parity_prefixed", "first_prefixed", "last_prefixed", "parity", "first", "last"):
     name = f"toy_{kind}"
     if name in seqio.TaskRegistry.names():
       continue

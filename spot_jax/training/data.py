@@ -10,13 +10,8 @@ from spot_jax.prompts import prompt_files
 
 def get_task_or_mixture(name: str):
   """The registered seqio task or mixture; unknown names get seqio's error and close names."""
-  try:
-    return seqio.get_mixture_or_task(name)
-  except ValueError as e:
-    import difflib
-    known = list(seqio.TaskRegistry.names()) + list(seqio.MixtureRegistry.names())
-    close = difflib.get_close_matches(name, known, n=5)
-    raise ValueError(f"{e} Closest registered names: {close or 'none'}") from None
+  from spot_jax.tasks import pipeline
+  return pipeline.get_task_or_mixture(name)
 
 
 def feature_converter() -> seqio.FeatureConverter:

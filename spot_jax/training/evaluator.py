@@ -1,4 +1,5 @@
 """Validation with the task's own seqio metrics: decode, postprocess, score."""
+import functools
 import logging
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
@@ -13,9 +14,11 @@ from spot_jax.prompts.prompt import prefix_prompt
 from spot_jax.training import data
 
 
-def make_decode_fn(model: T5, *, max_length: int, eos_id: int = 1, beam_size: int = 1,
+@functools.lru_cache(maxsize=16)  # shared by every run of the same model and lengths
+def make_decode_fn(config, *, max_length: int, eos_id: int = 1, beam_size: int = 1,
                    alpha: float = 0.6):
   """A jitted `(model_params, prompt, encoder_tokens [B, L]) -> [B, max_length]` decoder."""
+  model = T5(config)
 
   def decode(model_params, prompt, tokens):
     mask = tokens > 0
@@ -75,7 +78,7 @@ class Validator:
         num_examples=num_examples, log_dir=log_dir,
         logger_cls=(seqio.JSONLogger,) if log_dir else ())
     self.batch_size = batch_size
-    self.decode_fn = make_decode_fn(model, max_length=task_feature_lengths["targets"],
+    self.decode_fn = make_decode_fn(model.config, max_length=task_feature_lengths["targets"],
                                     beam_size=beam_size)
 
   def __call__(self, model_params, prompt, step: Optional[int] = None

@@ -1,5 +1,7 @@
 """Adafactor as SPoT uses it (constant lr 0.3, decay 0.8, weight decay 1e-5, no parameter
 scaling) and the ModelTuning variant (lr 1e-3)."""
+import functools
+
 import optax
 
 
@@ -19,11 +21,13 @@ def adafactor(*, learning_rate: float = 0.3, decay_rate: float = 0.8,
                          min_dim_size_to_factor=min_dim_size_to_factor, momentum=None)
 
 
+@functools.lru_cache(maxsize=None)  # one object, so compiled steps are shared across runs
 def spot_prompt_optimizer() -> optax.GradientTransformation:
   """SPoT's prompt-tuning optimizer (Vu et al. 2022, §2.1.4; prompt-tuning gin)."""
   return adafactor()
 
 
+@functools.lru_cache(maxsize=None)
 def model_tuning_optimizer(learning_rate: float = 1e-3) -> optax.GradientTransformation:
   """T5's fine-tuning optimizer for the ModelTuning baselines: Adafactor, lr 1e-3, with
   T5X's defaults (factored moments, updates scaled by the parameter's RMS)."""

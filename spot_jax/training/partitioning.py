@@ -26,17 +26,20 @@ AXIS_RULES: Tuple[Tuple[str, Optional[str]], ...] = (
 
 
 def make_mesh(data: int = -1, model: int = 1, devices: Optional[Sequence] = None) -> Mesh:
-  """A mesh of `data x model` devices; `data=-1` takes all devices left over."""
+  """A mesh of `data x model` devices; `data=-1` takes all devices left over.
+
+  Explicit sizes may use fewer devices than there are (the first `data * model`).
+  """
   devices = list(devices if devices is not None else jax.devices())
   if model <= 0 or len(devices) % model:
     raise ValueError(f"model-parallel size {model} does not divide {len(devices)} devices")
   if data == -1:
     data = len(devices) // model
-  if data * model != len(devices):
+  if data <= 0 or data * model > len(devices):
     raise ValueError(f"mesh {data}x{model} needs {data * model} devices, have {len(devices)}")
   # Auto axis types: jax 0.10's make_mesh defaults to Explicit, where the logical
   # sharding constraints of T5X-style code raise.
-  return Mesh(np.asarray(devices).reshape(data, model), ("data", "model"))
+  return Mesh(np.asarray(devices[:data * model]).reshape(data, model), ("data", "model"))
 
 
 def logical_to_sharding(logical_specs, mesh: Mesh, rules=AXIS_RULES):

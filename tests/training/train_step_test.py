@@ -1,5 +1,7 @@
 """The pure train step: only the prompt trains, SPoT's optimizer, mesh equivalence,
 non-finite losses, and one golden number."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,11 +36,16 @@ def setup():
   return t5.T5(CONFIG), params, prompt
 
 
-def _one_step(model, params, prompt, batch, tx=None):
-  tx = tx or optimizer.spot_prompt_optimizer()
-  state = ts.init_state(prompt, tx)
-  return ts.train_step(state, params, batch, jax.random.PRNGKey(2), model=model, tx=tx,
-                       mode=ts.PROMPT_TUNING)
+@functools.lru_cache(maxsize=None)
+def _jitted_step(model, num_microbatches=1):
+  return jax.jit(functools.partial(ts.train_step, model=model,
+                                   tx=optimizer.spot_prompt_optimizer(), mode=ts.PROMPT_TUNING,
+                                   num_microbatches=num_microbatches))
+
+
+def _one_step(model, params, prompt, batch, rng=jax.random.PRNGKey(2), num_microbatches=1):
+  state = ts.init_state(prompt, optimizer.spot_prompt_optimizer())
+  return _jitted_step(model, num_microbatches)(state, params, batch, rng)
 
 
 def test_only_the_prompt_is_updated(setup):
@@ -59,8 +66,8 @@ def test_spot_optimizer_update_matches_adafactor_by_hand(setup):
   v = g^2 + eps (beta2 = 0 at step 0), u = g / sqrt(v), clipped to RMS <= 1."""
   model, params, prompt = setup
   batch = _batch()
-  grads = jax.grad(lambda p: ts.loss_fn(p, params, batch, jax.random.fold_in(
-      jax.random.PRNGKey(2), 0), model=model, mode=ts.PROMPT_TUNING)[0])(prompt)
+  grads = jax.jit(jax.grad(lambda p: ts.loss_fn(p, params, batch, jax.random.fold_in(
+      jax.random.PRNGKey(2), 0), model=model, mode=ts.PROMPT_TUNING)[0]))(prompt)
   g = np.asarray(grads, np.float64)
   u = g / np.sqrt(g * g + 1e-30)
   u = u / max(1.0, np.sqrt(np.mean(u * u)))
@@ -93,12 +100,9 @@ def test_nonfinite_loss_skips_the_update_and_records_the_step(setup):
 def test_microbatches_accumulate_the_same_gradient(setup):
   _, params, prompt = setup
   model = t5.T5(CONFIG.replace(dropout_rate=0.0))  # dropout masks differ per microbatch
-  tx = optimizer.spot_prompt_optimizer()
   batch = _batch()
-  one, m1 = ts.train_step(ts.init_state(prompt, tx), params, batch, jax.random.PRNGKey(0),
-                          model=model, tx=tx, mode=ts.PROMPT_TUNING)
-  four, m4 = ts.train_step(ts.init_state(prompt, tx), params, batch, jax.random.PRNGKey(0),
-                           model=model, tx=tx, mode=ts.PROMPT_TUNING, num_microbatches=4)
+  one, m1 = _one_step(model, params, prompt, batch, jax.random.PRNGKey(0))
+  four, m4 = _one_step(model, params, prompt, batch, jax.random.PRNGKey(0), num_microbatches=4)
   # Equal token counts per microbatch here, so the mean of means is the mean.
   np.testing.assert_allclose(float(m4["loss"]), float(m1["loss"]), rtol=1e-5)
   np.testing.assert_allclose(np.asarray(four.params), np.asarray(one.params), rtol=1e-4,
@@ -132,9 +136,7 @@ def test_mesh_gives_the_same_loss_and_prompt_gradient(setup, shape):
   # The jitted, donated train step agrees with the single-device step too.
   state = trainer.init_state(prompt)
   new_state, metrics = trainer.step(state, frozen, sharded_batch, rng)
-  tx = optimizer.spot_prompt_optimizer()
-  ref_state, ref_metrics = ts.train_step(ts.init_state(prompt, tx), params, batch, rng,
-                                         model=model, tx=tx, mode=ts.PROMPT_TUNING)
+  ref_state, ref_metrics = _one_step(model, params, prompt, batch, rng)
   np.testing.assert_allclose(float(metrics["loss"]), float(ref_metrics["loss"]), rtol=1e-5)
   np.testing.assert_allclose(np.asarray(new_state.params), np.asarray(ref_state.params),
                              rtol=1e-4, atol=1e-5)

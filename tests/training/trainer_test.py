@@ -17,6 +17,7 @@ from spot_jax.training import optimizer, trainer
 CONFIG = config_lib.get_config("tiny", vocab_size=384, emb_dim=64, num_heads=4, head_dim=16,
                                mlp_dim=128, dropout_rate=0.0, name="toy")
 LENGTHS = {"inputs": 16, "targets": 8}
+ONE_DEVICE = (1, 1)  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -25,16 +26,9 @@ def _tasks():
 
 
 @pytest.fixture(scope="module")
-def backbone(tmp_path_factory):
-  """A tiny T5 model-tuned on the prefixed toy skills, exported as a T5X msgpack file."""
-  d = tmp_path_factory.mktemp("backbone")
-  out = trainer.train(model_dir=str(d / "run"), mixture_or_task_name="toy_mt_mixture",
-                      task_feature_lengths=LENGTHS, model_config=CONFIG, initial_checkpoint=None,
-                      train_steps=400, mode="model",
-                      tx=optimizer.model_tuning_optimizer(learning_rate=1e-2), batch_size=32,
-                      eval_period=400, checkpoint_period=400, log_period=100,
-                      export_params_path=str(d / "backbone.msgpack"))
-  return str(d / "backbone.msgpack"), out
+def backbone(toy_backbone):
+  assert toy_backbone[0] == CONFIG
+  return toy_backbone[1], toy_backbone[2]
 
 
 @pytest.mark.slow
@@ -53,7 +47,7 @@ def test_prompt_tuning_on_the_frozen_backbone_learns_a_task_that_needs_the_input
                       task_feature_lengths=LENGTHS, model_config=CONFIG,
                       initial_checkpoint=path, train_steps=300, prompt_length=8,
                       batch_size=32, eval_period=150, checkpoint_period=150, log_period=50,
-                      prompt_save_steps=(100,))
+                      prompt_save_steps=(100,), mesh_shape=ONE_DEVICE)
   # Chance is 50% (even/odd of the first digit); the label needs the input.
   assert out["best"]["metric_value"] >= 85.0, out["history"]
   # Console feedback: step, loss, throughput and ETA.
@@ -91,7 +85,7 @@ def test_resume_continues_exactly(tmp_path):
   kwargs = dict(mixture_or_task_name="toy_parity_prefixed", task_feature_lengths=LENGTHS,
                 model_config=CONFIG.replace(dropout_rate=0.1), initial_checkpoint=None,
                 prompt_length=4, batch_size=8, log_period=1, checkpoint_period=3,
-                keep_checkpoints=2, prompt_save_steps=())
+                keep_checkpoints=2, prompt_save_steps=(), mesh_shape=ONE_DEVICE)
   full = trainer.train(model_dir=str(tmp_path / "full"), train_steps=6, **kwargs)
   first = trainer.train(model_dir=str(tmp_path / "cut"), train_steps=3, **kwargs)
   resumed = trainer.train(model_dir=str(tmp_path / "cut"), train_steps=6, **kwargs)
@@ -112,7 +106,7 @@ def test_nonfinite_loss_stops_the_run_and_is_never_saved(tmp_path):
     trainer.train(model_dir=str(run), mixture_or_task_name="toy_parity",
                   task_feature_lengths=LENGTHS, model_config=CONFIG, initial_checkpoint=path,
                   train_steps=4, prompt_length=4, batch_size=8, log_period=2,
-                  checkpoint_period=2)
+                  checkpoint_period=2, mesh_shape=ONE_DEVICE)
   ckpts = run / "checkpoints"
   assert not ckpts.exists() or not [p for p in ckpts.iterdir() if p.name.isdigit()]
   assert not (run / "prompts").exists()
