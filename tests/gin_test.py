@@ -30,10 +30,12 @@ REQUIRED = {
                       "EVAL_OUTPUT_DIR"},
     "runs/infer.gin": {"MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS", "PROMPT_FILE",
                        "INFER_OUTPUT_DIR"},
+    "runs/spot.gin": {"SPOT_DIR", "SOURCE_TASKS", "TARGET_TASK", "TASK_FEATURE_LENGTHS"},
 }
 PROMPT_REQUIRED = {"prompts/from_class_labels.gin": {"CLASS_LABELS"},
                    "prompts/from_string.gin": {"PROMPT_TEXT"},
-                   "prompts/from_file.gin": {"PROMPT_FILE"}}
+                   "prompts/from_file.gin": {"PROMPT_FILE"},
+                   "prompts/from_library.gin": {"LIBRARY_DIR", "TARGET_EMBEDDING"}}
 MESHES = {"partitioning/data_parallel.gin": "(-1, 1)",
           "partitioning/model_parallel.gin": "(-1, %MODEL_PARALLEL)"}
 # The SPoT recipes at the top: (required macros, mixture, steps).
@@ -44,7 +46,7 @@ RECIPES = {
 }
 # Which entry point each run file configures (its other bindings must not leak in).
 ENTRY = {"runs/prompt_tuning.gin": "train", "runs/model_tuning.gin": "train",
-         "runs/eval.gin": "evaluate", "runs/infer.gin": "infer"}
+         "runs/eval.gin": "evaluate", "runs/infer.gin": "infer", "runs/spot.gin": "train"}
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ import functools
 import optax
 
 
+@functools.lru_cache(maxsize=None)  # equal settings, one object: compiled steps are reused
 def adafactor(*, learning_rate: float = 0.3, decay_rate: float = 0.8,
               weight_decay_rate: float = 1e-5, multiply_by_parameter_scale: bool = False,
               clipping_threshold: float = 1.0, factored: bool = False,

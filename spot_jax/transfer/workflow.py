@@ -3,6 +3,7 @@ register source runs, embed a target task, retrieve sources, and tune the target
 them with one of the four strategies (best of top-k, top-k weighted average, top-k
 multi-task mixture, oracle)."""
 import dataclasses
+import json
 import os
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -96,3 +97,82 @@ def transfer(strategy: str, library: PromptLibrary, target_embedding: str, *, ta
     tune(source_prompt, "top_k_mixture", mixture=spec.name, sources=list(spec.source_tasks))
   best = max(runs, key=lambda r: r["score"])
   return TransferResult(strategy, ranked, runs, best)
+
+
+def retrieved_prompt(library_dir: str, target_embedding: str, *, target_task: str,
+                     strategy: str = "best_of_top_k", k: int = 1, rank: int = 0,
+                     metric: str = similarity.DEFAULT_METRIC, aggregate: str = "mean"):
+  """The `[P, D]` init a library query gives a target: the transfer prompt of the source at
+  `rank` (best of top-k runs rank = 0..k-1), or the top-k weighted average."""
+  library = PromptLibrary(library_dir)
+  emb, meta = prompt_files.load_prompt(target_embedding)
+  query = ModelSignature.of(meta)
+  ranked = retrieval.rank_library(emb, library, query=query, metric=metric, aggregate=aggregate,
+                                  exclude_tasks=[target_task], step=meta.step)
+  if strategy == "top_k_weighted_average":
+    return retrieval.top_k_weighted_average(ranked, k, library, query=query).prompt
+  if strategy != "best_of_top_k":
+    raise ValueError(f"a library query initialises from 'best_of_top_k' or "
+                     f"'top_k_weighted_average', not {strategy!r}")
+  if not 0 <= rank < k:
+    raise ValueError(f"rank {rank} is not among the top k={k}")
+  plan = retrieval.best_of_top_k(ranked, k, library, query=query)[rank]
+  return library.load(plan.entry)
+
+
+def library_prompt(library_dir: str, target_embedding: str, *, target_task: str,
+                   strategy: str = "best_of_top_k", k: int = 1, rank: int = 0,
+                   metric: str = similarity.DEFAULT_METRIC, aggregate: str = "mean"):
+  """A prompt-init factory (for gin: `prompts.library_prompt`) from a library query."""
+  def factory(embedding, vocabulary):
+    del embedding, vocabulary
+    return initializers.from_array(retrieved_prompt(
+        library_dir, target_embedding, target_task=target_task, strategy=strategy, k=k,
+        rank=rank, metric=metric, aggregate=aggregate))
+  return factory
+
+
+def run_spot(*, train: Callable[..., Dict[str, Any]], out_dir: str, source_tasks: Sequence[str],
+             target_task: str, library_dir: Optional[str] = None, seeds: Sequence[int] = (0,),
+             embedding_step: int = 10000, source_steps: int = 262144,
+             target_steps: int = 100000, strategy: str = "best_of_top_k", k: int = 1,
+             metric: str = similarity.DEFAULT_METRIC) -> Dict[str, Any]:
+  """SPoT in sequence: source prompts (one run per task and seed), library registration,
+  the target's embedding, retrieval and the target stage. `train` is a configured
+  `trainer.train` whose keyword arguments here override its configuration. Finished
+  source runs already in the library are not run again."""
+  library = PromptLibrary(library_dir or os.path.join(out_dir, "library"), create=True)
+  for task in source_tasks:
+    for seed in seeds:
+      run = f"seed{seed}"
+      if library.entries(task=task, run=run):
+        continue
+      run_dir = os.path.join(out_dir, "sources", task, run)
+      train(model_dir=run_dir, mixture_or_task_name=task, train_steps=source_steps, seed=seed,
+            prompt_init=None, prompt_save_steps=(embedding_step,), run_name=run)
+      register_run(library, run_dir, embedding_step=embedding_step, run=run)
+  embedding = embed_task(model_dir=os.path.join(out_dir, "target_embedding"),
+                         embedding_step=embedding_step, train=train,
+                         mixture_or_task_name=target_task, prompt_init=None)
+
+  def run_target(init_path, run_dir):
+    out = train(model_dir=run_dir, mixture_or_task_name=target_task, train_steps=target_steps,
+                prompt_init=initializers.prompt_file(init_path), prompt_save_steps=())
+    if out["best"] is None:
+      raise ValueError("the target stage needs validation (eval_period > 0) to report a score")
+    return out["best"]["metric_value"]
+
+  def run_mixture_source(mixture, run_dir):
+    train(model_dir=run_dir, mixture_or_task_name=mixture, train_steps=source_steps,
+          prompt_init=None, prompt_save_steps=())
+    return os.path.join(run_dir, "prompts", "final")
+
+  result = transfer(strategy, library, embedding, target_task=target_task,
+                    out_dir=os.path.join(out_dir, "target"), run_target=run_target, k=k,
+                    metric=metric, run_mixture_source=run_mixture_source)
+  summary = {"target_task": target_task, "strategy": strategy, "k": k, "metric": metric,
+             "ranking": [{"task": r.task, "similarity": r.score} for r in result.ranked],
+             "runs": result.runs, "best": result.best, "library": library.root}
+  with open(os.path.join(out_dir, "spot_result.json"), "w") as f:
+    json.dump(summary, f, indent=2, default=str)
+  return summary
