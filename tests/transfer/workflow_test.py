@@ -100,6 +100,8 @@ def test_each_strategy_tunes_the_target_from_retrieved_prompts(spot_setup, strat
     mixture = seqio.get_mixture_or_task(result.runs[0]["mixture"])
     assert sorted(t.name for t in mixture.tasks) == sorted([result.ranked[0].task,
                                                             "toy_parity"])
+    # Example-proportional rates capped at K = 2^19: min(n_train, K) = 4000 here.
+    assert [mixture.get_rate(t) for t in mixture.tasks] == [min(4000, 2**19)] * 2
 
 
 def _first_checkpoint_prompt_distance(run_dir, init):
