@@ -1,0 +1,416 @@
+"""The study's report: results table, similarity heatmap and similarity-vs-transfer scatter.
+
+Pure functions over plain Python data (no JAX), so the pipeline, the tools and the tests
+share them. Scores are validation scores in 0-100, higher is better. Relative error
+reduction follows SPoT §3.1: RER = ((100 - base) - (100 - score)) / (100 - base), a
+fraction (0.25 = a quarter of the baseline's error removed), None where base == 100.
+
+Figures are drawn on `matplotlib.figure.Figure` with the Agg canvas, never through pyplot,
+so no global backend is switched and nothing is left open. Every file is written under a
+temporary name and renamed, so a reader never sees half a table or half a PNG.
+"""
+import io
+import json
+import math
+import os
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from scipy import stats as scipy_stats
+from scipy.cluster import hierarchy
+from scipy.spatial import distance
+
+AVERAGE = "average over targets"
+STD_DDOF = "ddof=1 (sample std) over seeds when n > 1; ddof=0 (so 0.0) when n == 1"
+_RESULT_KEYS = ("target", "init", "seed", "step", "score")
+_NA = "n/a"
+
+
+def relative_error_reduction(score: float, base: float) -> Optional[float]:
+  """(score - base) / (100 - base): the share of the baseline's error removed; None at base 100."""
+  if base >= 100.0:
+    return None
+  return (score - base) / (100.0 - base)
+
+
+def _check_score(value: Any, what: str) -> float:
+  if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    raise ValueError(f"{what} must be a number, got {value!r}")
+  value = float(value)
+  if not math.isfinite(value) or not 0.0 <= value <= 100.0:
+    raise ValueError(f"{what} must be a finite score in [0, 100], got {value!r}")
+  return value
+
+
+def _mean_std(scores: Sequence[float]):
+  a = np.asarray(scores, np.float64)
+  return float(a.mean()), float(a.std(ddof=1 if a.size > 1 else 0))
+
+
+def results_table(results: Sequence[Mapping[str, Any]], baseline: str = "random_uniform",
+                  *, check_steps: bool = True) -> Dict[str, Any]:
+  """Target x init table: mean, std, n and RER vs `baseline` per cell, plus an average row.
+
+  std uses ddof=1 (sample std) over seeds when a cell has n > 1 seeds, ddof=0 (0.0) for one.
+  Methods and targets keep their order of first appearance. The average row holds, per
+  method, the mean of the per-target means, the mean of the per-target RERs, and the std
+  over seeds of the per-seed average over targets (None unless every target ran the same
+  seeds for that method). With `check_steps`, all runs of one target must share one step
+  budget, or the comparison is not at equal budgets and a ValueError names the steps.
+  """
+  methods: List[str] = []
+  targets: List[str] = []
+  runs: Dict[str, Dict[str, Dict[int, Dict[str, Any]]]] = {}
+  for i, r in enumerate(results):
+    missing = [k for k in _RESULT_KEYS if k not in r]
+    if missing:
+      raise ValueError(f"result {i} lacks {missing}: {dict(r)!r}")
+    target, init, seed, step = str(r["target"]), str(r["init"]), int(r["seed"]), int(r["step"])
+    score = _check_score(r["score"], f"result {i} ({target}, {init}, seed {seed}) score")
+    if target not in runs:
+      targets.append(target)
+      runs[target] = {}
+    if init not in methods:
+      methods.append(init)
+    cell = runs[target].setdefault(init, {})
+    if seed in cell:
+      raise ValueError(f"two results for target {target!r}, init {init!r}, seed {seed}: "
+                       f"{cell[seed]['score']} and {score}")
+    cell[seed] = {"step": step, "score": score}
+  if not results:
+    raise ValueError("no results to tabulate")
+  if baseline not in methods:
+    raise ValueError(f"baseline {baseline!r} has no results; methods present: {methods}")
+
+  cells: Dict[str, Dict[str, Dict[str, Any]]] = {}
+  for target in targets:
+    steps = {m: sorted({v["step"] for v in runs[target][m].values()}) for m in runs[target]}
+    if check_steps and len({s for ss in steps.values() for s in ss}) > 1:
+      raise ValueError(f"target {target!r} mixes step budgets across runs: {steps}")
+    base = runs[target].get(baseline)
+    base_mean = _mean_std([v["score"] for v in base.values()])[0] if base else None
+    cells[target] = {}
+    for m in methods:
+      if m not in runs[target]:
+        continue
+      seeds = sorted(runs[target][m])
+      scores = [runs[target][m][s]["score"] for s in seeds]
+      mean, std = _mean_std(scores)
+      cells[target][m] = {
+          "mean": mean, "std": std, "n": len(scores), "seeds": seeds, "scores": scores,
+          "step": max(runs[target][m][s]["step"] for s in seeds),
+          "rer": None if base_mean is None else relative_error_reduction(mean, base_mean)}
+
+  average: Dict[str, Dict[str, Any]] = {}
+  for m in methods:
+    have = [t for t in targets if m in cells[t]]
+    rers = [cells[t][m]["rer"] for t in have if cells[t][m]["rer"] is not None]
+    seed_sets = {tuple(cells[t][m]["seeds"]) for t in have}
+    std = None
+    if len(seed_sets) == 1:
+      per_seed = np.mean([cells[t][m]["scores"] for t in have], axis=0)
+      std = _mean_std(per_seed)[1]
+    average[m] = {
+        "mean": float(np.mean([cells[t][m]["mean"] for t in have])), "std": std,
+        "n": len(have), "targets": have,
+        "rer": float(np.mean(rers)) if rers else None}
+  return {"baseline": baseline, "std_ddof": STD_DDOF, "methods": methods, "targets": targets,
+          "cells": cells, "average": average}
+
+
+def _atomic_write(path: str, data: Union[str, bytes]) -> str:
+  path = os.fspath(path)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = f"{path}.tmp.{os.getpid()}"
+  with open(tmp, "wb") as f:
+    f.write(data.encode("utf-8") if isinstance(data, str) else data)
+  os.replace(tmp, path)
+  return path
+
+
+def _format_cell(cell: Optional[Mapping[str, Any]]) -> str:
+  if cell is None:
+    return _NA
+  std = _NA if cell["std"] is None else f"{cell['std']:.2f}"
+  rer = _NA if cell["rer"] is None else f"{100.0 * cell['rer']:+.1f}%"
+  return f"{cell['mean']:.2f} ± {std} (RER {rer})"
+
+
+def results_markdown(table: Mapping[str, Any]) -> str:
+  """The table as markdown: rows = targets then the average, columns = init methods."""
+  methods, targets = table["methods"], table["targets"]
+  for name in [*methods, *targets]:
+    if "|" in name or "\n" in name:
+      raise ValueError(f"name {name!r} cannot go in a markdown table cell")
+  ns = sorted({c["n"] for t in targets for c in table["cells"][t].values()})
+  lines = [
+      "# Target-task results", "",
+      f"Validation score (0-100) at an equal step budget per target, mean ± std over seeds "
+      f"({STD_DDOF}; seeds per cell: {', '.join(map(str, ns))}). RER: relative error reduction "
+      f"vs. `{table['baseline']}`, (score - base) / (100 - base) (SPoT §3.1). The last row "
+      f"averages the per-target means and RERs.", "",
+      "| target | " + " | ".join(methods) + " |",
+      "|" + "---|" * (len(methods) + 1)]
+  for t in targets:
+    lines.append(f"| {t} | " + " | ".join(_format_cell(table["cells"][t].get(m))
+                                          for m in methods) + " |")
+  lines.append(f"| {AVERAGE} | " + " | ".join(_format_cell(table["average"][m])
+                                             for m in methods) + " |")
+  partial = [f"`{m}` ({table['average'][m]['n']}/{len(targets)})" for m in methods
+             if table["average"][m]["n"] < len(targets)]
+  if partial:
+    lines += ["", "Averaged over fewer targets: " + ", ".join(partial) + "."]
+  return "\n".join(lines) + "\n"
+
+
+def write_results(table: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
+  """Writes `results.json` (the table dict, strict JSON) and `results.md`; returns both paths."""
+  text = json.dumps(table, indent=2, allow_nan=False) + "\n"
+  md = results_markdown(table)
+  return {"json": _atomic_write(os.path.join(out_dir, "results.json"), text),
+          "markdown": _atomic_write(os.path.join(out_dir, "results.md"), md)}
+
+
+_NUM = r"-?\d+(?:\.\d+)?"
+_CELL = re.compile(rf"^(?P<mean>{_NUM}) ± (?P<std>{_NUM}|n/a) "
+                   rf"\(RER (?:(?P<rer>[+-]{_NUM})%|n/a)\)$")
+
+
+def _split_row(line: str) -> List[str]:
+  return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def read_results_markdown(text: str) -> Dict[str, Any]:
+  """Parses `results.md` text back: {"methods": [...], "rows": {label: {method: cell or None}}}.
+
+  A cell is {"mean", "std", "rer"} as printed (rer a fraction, std None where n/a); rows
+  keep file order, the average row under its label. Raises ValueError on a malformed table.
+  """
+  lines = [l for l in text.splitlines() if l.strip().startswith("|")]
+  if len(lines) < 2:
+    raise ValueError("no markdown table found")
+  header = _split_row(lines[0])
+  if header[0] != "target" or not set(_split_row(lines[1])[0]) <= set("-: ") \
+      or len(_split_row(lines[1])) != len(header):
+    raise ValueError(f"malformed table header: {lines[:2]!r}")
+  methods, rows = header[1:], {}
+  for line in lines[2:]:
+    cols = _split_row(line)
+    if len(cols) != len(header):
+      raise ValueError(f"row has {len(cols)} columns, header {len(header)}: {line!r}")
+    row = {}
+    for m, c in zip(methods, cols[1:]):
+      if c == _NA:
+        row[m] = None
+        continue
+      match = _CELL.match(c)
+      if not match:
+        raise ValueError(f"cell {c!r} ({cols[0]}, {m}) is not 'mean ± std (RER +x.x%)'")
+      row[m] = {"mean": float(match["mean"]),
+                "std": None if match["std"] == _NA else float(match["std"]),
+                "rer": None if match["rer"] is None else float(match["rer"]) / 100.0}
+    rows[cols[0]] = row
+  return {"methods": methods, "rows": rows}
+
+
+def _save_png(fig: Figure, path: str) -> str:
+  FigureCanvasAgg(fig)
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+  return _atomic_write(path, buf.getvalue())
+
+
+def _family_colors(families: Sequence[Optional[str]]) -> Dict[Optional[str], Any]:
+  names = sorted({f for f in families if f is not None})
+  cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
+  colors: Dict[Optional[str], Any] = {f: cmap(i % cmap.N) for i, f in enumerate(names)}
+  colors[None] = "0.35"
+  return colors
+
+
+def _similarity_matrix(similarity: Mapping[str, Any]):
+  tasks = [str(t) for t in similarity["tasks"]]
+  m = np.asarray(similarity["matrix"], np.float64)
+  if m.ndim != 2 or m.shape != (len(tasks), len(tasks)):
+    raise ValueError(f"similarity matrix must be [{len(tasks)}, {len(tasks)}] for "
+                     f"{len(tasks)} tasks, got shape {list(m.shape)}")
+  if not tasks:
+    raise ValueError("the similarity matrix has no tasks")
+  if len(set(tasks)) != len(tasks):
+    raise ValueError(f"task names repeat: {tasks}")
+  if not np.all(np.isfinite(m)):
+    raise ValueError("the similarity matrix has non-finite entries")
+  return tasks, m
+
+
+def cluster_linkage(matrix: np.ndarray) -> Optional[np.ndarray]:
+  """Average linkage on 1 - similarity (symmetrised, diagonal 0, clipped at 0); None for n < 2.
+
+  Per-token average cosine of a prompt with itself is below 1, so the diagonal is set to
+  zero distance rather than taken from the matrix.
+  """
+  m = np.asarray(matrix, np.float64)
+  if m.shape[0] < 2:
+    return None
+  d = np.clip(1.0 - 0.5 * (m + m.T), 0.0, None)
+  np.fill_diagonal(d, 0.0)
+  return hierarchy.linkage(distance.squareform(d, checks=False), method="average",
+                           optimal_ordering=True)
+
+
+def cluster_order(matrix: np.ndarray) -> List[int]:
+  """Row order of the matrix by hierarchical clustering (`leaves_list` of `cluster_linkage`)."""
+  z = cluster_linkage(matrix)
+  return [0] * len(matrix) if z is None else [int(i) for i in hierarchy.leaves_list(z)]
+
+
+def plot_similarity_heatmap(similarity: Mapping[str, Any],
+                            families: Optional[Mapping[str, str]], path: str) -> List[str]:
+  """PNG heatmap of task-embedding similarity, clustered, dendrogram on top, family-colored labels.
+
+  Returns the task names in the plotted (clustered) order.
+  """
+  tasks, m = _similarity_matrix(similarity)
+  families = dict(families or {})
+  n = len(tasks)
+  z = cluster_linkage(m)
+  order = cluster_order(m)
+  ordered = m[np.ix_(order, order)]
+  names = [tasks[i] for i in order]
+  fams = [families.get(t) for t in names]
+  colors = _family_colors(fams)
+
+  side = min(max(4.0, 0.42 * n + 2.5), 24.0)
+  fig = Figure(figsize=(side + 1.2, side + 1.4))
+  grid = fig.add_gridspec(2, 2, height_ratios=[1.0, 4.5], width_ratios=[4.5, 0.15],
+                          hspace=0.02, wspace=0.04)
+  ax_tree, ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0])
+  fig.add_subplot(grid[0, 1]).set_axis_off()
+  if z is not None:
+    hierarchy.dendrogram(z, ax=ax_tree, no_labels=True, color_threshold=0.0,
+                         above_threshold_color="0.3")
+    ax_tree.set_xlim(0, 10 * n)
+  ax_tree.set_axis_off()
+  ax_tree.set_title("Task-embedding similarity (average linkage on 1 - similarity)")
+
+  im = ax.imshow(ordered, cmap="viridis", aspect="auto", interpolation="nearest")
+  fig.colorbar(im, cax=fig.add_subplot(grid[1, 1]), label="similarity")
+  ax.set_xticks(range(n))
+  ax.set_yticks(range(n))
+  ax.set_xticklabels(names, rotation=90, fontsize=8)
+  ax.set_yticklabels(names, fontsize=8)
+  for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+    for label, fam in zip(labels, fams):
+      label.set_color(colors[fam])
+  if n <= 16:
+    lo, hi = float(ordered.min()), float(ordered.max())
+    for i in range(n):
+      for j in range(n):
+        dark = hi > lo and (ordered[i, j] - lo) / (hi - lo) < 0.5
+        ax.text(j, i, f"{ordered[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if dark else "black")
+  if any(f is not None for f in fams):
+    handles = [Line2D([], [], marker="s", linestyle="", color=colors[f], label=f or "unknown")
+               for f in sorted(set(fams), key=lambda f: (f is None, f or ""))]
+    ax.legend(handles=handles, title="family", loc="upper left", bbox_to_anchor=(1.1, 1.28),
+              fontsize=8, title_fontsize=8, frameon=False)
+  _save_png(fig, path)
+  return names
+
+
+def similarity_transfer_stats(transfer_pairs: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+  """RER per pair and Pearson/Spearman correlations of similarity with it (NaN when undefined).
+
+  Pairs whose baseline is 100 have no RER and are left out (counted in "excluded"). The
+  correlations need at least 3 pairs and non-constant similarity and RER; otherwise they are
+  NaN and "note" says why.
+  """
+  xs, ys, kept, excluded = [], [], [], 0
+  for i, p in enumerate(transfer_pairs):
+    for k in ("source", "target", "similarity", "score", "baseline"):
+      if k not in p:
+        raise ValueError(f"transfer pair {i} lacks {k!r}: {dict(p)!r}")
+    sim = float(p["similarity"])
+    if not math.isfinite(sim):
+      raise ValueError(f"transfer pair {i} ({p['source']} -> {p['target']}) similarity is {sim}")
+    score = _check_score(p["score"], f"transfer pair {i} score")
+    base = _check_score(p["baseline"], f"transfer pair {i} baseline")
+    rer = relative_error_reduction(score, base)
+    if rer is None:
+      excluded += 1
+      continue
+    xs.append(sim)
+    ys.append(rer)
+    kept.append(i)
+  nan = float("nan")
+  out = {"n": len(xs), "excluded": excluded, "pearson_r": nan, "pearson_p": nan,
+         "spearman_rho": nan, "spearman_p": nan, "note": None,
+         "similarity": xs, "rer": ys, "pair_index": kept}
+  if len(xs) < 3:
+    out["note"] = f"fewer than 3 pairs, n = {len(xs)}"
+  elif np.ptp(xs) == 0.0:
+    out["note"] = "constant similarity"
+  elif np.ptp(ys) == 0.0:
+    out["note"] = "constant relative error reduction"
+  else:
+    pr, sr = scipy_stats.pearsonr(xs, ys), scipy_stats.spearmanr(xs, ys)
+    out.update(pearson_r=float(pr[0]), pearson_p=float(pr[1]),
+               spearman_rho=float(sr[0]), spearman_p=float(sr[1]))
+  return out
+
+
+def plot_similarity_vs_transfer(transfer_pairs: Sequence[Mapping[str, Any]], path: str,
+                                families: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+  """PNG scatter of source-target similarity (x) vs RER (y, %), with Pearson/Spearman in the title.
+
+  Points are colored by whether source and target share a family when `families` is given.
+  Returns the stats of `similarity_transfer_stats` (NaN correlations where undefined).
+  """
+  st = similarity_transfer_stats(transfer_pairs)
+  pairs = [transfer_pairs[i] for i in st["pair_index"]]
+  x, y = np.asarray(st["similarity"]), 100.0 * np.asarray(st["rer"])
+
+  fig = Figure(figsize=(7.0, 5.2))
+  FigureCanvasAgg(fig)
+  ax = fig.add_subplot(1, 1, 1)
+  ax.axhline(0.0, color="0.6", linewidth=0.8, linestyle="--")
+  if families is not None:
+    groups = {"same family": [], "different family": [], "family unknown": []}
+    for k, p in enumerate(pairs):
+      fs, ft = families.get(p["source"]), families.get(p["target"])
+      key = ("family unknown" if fs is None or ft is None else
+             "same family" if fs == ft else "different family")
+      groups[key].append(k)
+    for (label, idx), color in zip(groups.items(), ("tab:red", "tab:blue", "0.5")):
+      if idx:
+        ax.scatter(x[idx], y[idx], s=28, color=color, label=f"{label} ({len(idx)})", alpha=0.85)
+  elif len(x):
+    ax.scatter(x, y, s=28, color="tab:blue", label=f"source-target pairs ({len(x)})", alpha=0.85)
+  if len(x) <= 12:
+    for xi, yi, p in zip(x, y, pairs):
+      ax.annotate(f"{p['source']}→{p['target']}", (xi, yi), fontsize=7,
+                  xytext=(3, 3), textcoords="offset points")
+  if st["note"] is None:
+    slope, icept = np.polyfit(x, y, 1)
+    xl = np.array([x.min(), x.max()])
+    ax.plot(xl, slope * xl + icept, color="0.25", linewidth=1.0, label="least squares")
+    corr = (f"Pearson r = {st['pearson_r']:.3f} (p = {st['pearson_p']:.3g}), "
+            f"Spearman ρ = {st['spearman_rho']:.3f} (p = {st['spearman_p']:.3g})")
+  else:
+    corr = f"Pearson / Spearman undefined: {st['note']}"
+  dropped = f", {st['excluded']} left out (baseline 100)" if st["excluded"] else ""
+  plural = "" if st["n"] == 1 else "s"
+  ax.set_title(f"Task similarity vs. transfer, {st['n']} pair{plural}{dropped}\n{corr}",
+               fontsize=9)
+  ax.set_xlabel("task-embedding similarity (source, target)")
+  ax.set_ylabel("relative error reduction vs. random init (%)")
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=8, loc="best")
+  ax.grid(alpha=0.3)
+  _save_png(fig, path)
+  return st
