@@ -1,0 +1,246 @@
+"""The bundled synthetic suite: tokenized rows, process-stable generation, each family's
+rule checked by an independent parser, and the shipped vocabulary and backbone."""
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from spot_jax import embedded
+from spot_jax.tasks import synthetic
+from spot_jax.tasks import synthetic_language as lang
+
+LEX = lang.LEXICON
+N_RULE_ROWS = 300
+
+
+@pytest.fixture(scope="module")
+def registered():
+  synthetic.register()
+  return embedded.synthetic_vocabulary()
+
+
+def test_names_and_splits():
+  assert len(synthetic.SOURCE_TASKS) == 8 and len(synthetic.TARGET_TASKS) == 4
+  assert set(synthetic.FAMILY_OF) == set(synthetic.SOURCE_TASKS + synthetic.TARGET_TASKS)
+  for family in ("sentiment", "nli", "paraphrase", "qa"):
+    roles = [synthetic.SPECS[n][1] for n, f in synthetic.FAMILY_OF.items() if f == family]
+    assert sorted(roles) == ["source", "source", "target"], family
+  for name in synthetic.SPECS:
+    assert name.startswith(f"synth_{synthetic.FAMILY_OF[name]}_")
+
+
+@pytest.mark.parametrize("name", list(synthetic.SPECS) + [synthetic.CORPUS_TASK])
+def test_task_yields_tokenized_examples(name, registered):
+  import seqio
+  vocab = registered
+  task = seqio.get_mixture_or_task(name)
+  assert task.output_features["inputs"].vocabulary.sp_model == vocab.sp_model
+  ds = task.get_dataset(synthetic.TASK_FEATURE_LENGTHS, split="validation", shuffle=False)
+  examples = list(ds.take(3).as_numpy_iterator())
+  assert len(examples) == 3
+  rows = list(synthetic.iter_rows(name, "validation", 3))
+  for ex, (inputs, targets) in zip(examples, rows):
+    for key, text in (("inputs", inputs), ("targets", targets)):
+      tokens = ex[key]
+      assert tokens[-1] == 1 and 2 <= len(tokens) <= synthetic.TASK_FEATURE_LENGTHS[key]
+      assert tokens.max() < vocab.vocab_size and 2 not in tokens, f"{key}: unknown pieces"
+      if key == "inputs" or name != synthetic.CORPUS_TASK:
+        assert vocab.decode(tokens[:-1].tolist()) == text
+
+
+def test_inputs_fit_the_feature_lengths():
+  import sentencepiece as spm
+  sp = spm.SentencePieceProcessor(model_file=embedded.vocabulary_path())
+  for name in synthetic.SPECS:
+    lengths = [len(sp.encode(i)) for i, _ in synthetic.iter_rows(name, "validation")]
+    assert max(lengths) < synthetic.TASK_FEATURE_LENGTHS["inputs"], name
+  lengths = [len(sp.encode(i)) for i, _ in synthetic.iter_rows(synthetic.CORPUS_TASK, "train",
+                                                                2000)]
+  assert max(lengths) < synthetic.BACKBONE_FEATURE_LENGTHS["inputs"]
+
+
+_HASH_SCRIPT = """
+import hashlib, sys
+from spot_jax.tasks import synthetic
+h = hashlib.sha256()
+for name in list(synthetic.SPECS) + [synthetic.CORPUS_TASK]:
+  for split in ("train", "validation"):
+    for row in synthetic.iter_rows(name, split, 40):
+      h.update(repr(row).encode())
+print(h.hexdigest())
+"""
+
+
+def test_generation_is_identical_across_processes():
+  procs = [subprocess.Popen([sys.executable, "-c", _HASH_SCRIPT], stdout=subprocess.PIPE,
+                            text=True, env=dict(os.environ, PYTHONHASHSEED=seed))
+           for seed in ("1", "2")]  # a different str-hash seed in each process
+  digests = {p.communicate()[0].strip() for p in procs}
+  assert all(p.returncode == 0 for p in procs)
+  assert len(digests) == 1, digests
+
+
+def test_splits_are_different_streams():
+  for name in synthetic.SPECS:
+    train = list(synthetic.iter_rows(name, "train", 20))
+    assert train != list(synthetic.iter_rows(name, "validation", 20)), name
+
+
+def test_corpus_never_uses_task_formats():
+  """The backbone's documents have no field words ("premise:", "question:" ...)."""
+  for inputs, targets in synthetic.iter_rows(synthetic.CORPUS_TASK, "train", 2000):
+    assert ":" not in inputs + targets
+
+
+# ---------------------------------------------------------------- the rules, re-derived
+
+
+def _value(word):
+  """A value word -> (attribute, pole), or the word itself (towns, animals, products)."""
+  try:
+    return LEX.pole_of(word)
+  except KeyError:
+    return word
+
+
+def _clause_fact(subject, clause):
+  """"is W" / "lives in T" / "owns a A" / "is known for its P" -> (key, value)."""
+  words = clause.split()
+  if words[:3] == ["is", "known", "for"]:
+    return (subject, "known"), words[-1]
+  if words[0] == "lives":
+    return (subject, "lives"), words[-1]
+  if words[0] == "owns":
+    return (subject, "owns"), words[-1]
+  assert words[0] == "is" and len(words) == 2, clause
+  attr, pole = LEX.pole_of(words[1])
+  return (subject, "attr", attr), pole
+
+
+_SUBJECT = re.compile(r"^((?:the )?\w+) (.*)$")
+
+
+def _sentence_facts(text):
+  facts = {}
+  for sentence in [s.strip() for s in text.split(" .") if s.strip()]:
+    subject, rest = _SUBJECT.match(sentence).groups()
+    for clause in re.split(r" , | and ", rest):
+      key, value = _clause_fact(subject, clause)
+      assert key not in facts or facts[key] == value, f"contradictory premise: {text}"
+      facts[key] = value
+  return facts
+
+
+def test_sentiment_labels_follow_polarity():
+  for name in [n for n, f in synthetic.FAMILY_OF.items() if f == "sentiment"]:
+    negative, positive = synthetic.LABELS[name]
+    for inputs, target in synthetic.iter_rows(name, "train", N_RULE_ROWS):
+      words = inputs.split()
+      votes = set()
+      for i, w in enumerate(words):
+        pol = 1 if w in LEX.positive else 0 if w in LEX.negative else None
+        if pol is not None:
+          votes.add(1 - pol if words[i - 1] == "not" else pol)
+      assert len(votes) == 1, inputs
+      assert target == (positive if votes.pop() else negative), (inputs, target)
+
+
+def test_nli_labels_follow_entailment():
+  for name in [n for n, f in synthetic.FAMILY_OF.items() if f == "nli"]:
+    labels = synthetic.LABELS[name]
+    counts = {}
+    for inputs, target in synthetic.iter_rows(name, "train", N_RULE_ROWS):
+      m = re.search(r"(?:premise|text): (.*?)(?: (?:claim|hypothesis): (.*) \.)?$", inputs)
+      premise, hyp = m.groups()
+      if hyp is None:  # hypothesis first
+        hyp, premise = re.match(r"hypothesis: (.*) \. premise: (.*)$", inputs).groups()
+      facts = _sentence_facts(premise)
+      (key, value), = _sentence_facts(hyp + " .").items()
+      gold = ("neutral" if key not in facts else
+              "entailment" if facts[key] == value else "contradiction")
+      if len(labels) == 2:
+        gold = "yes" if gold == "entailment" else "no"
+      assert target == gold, (inputs, target)
+      counts[target] = counts.get(target, 0) + 1
+    assert set(counts) == set(labels) and min(counts.values()) > N_RULE_ROWS / 5, counts
+
+
+def test_paraphrase_labels_follow_fact_equality():
+  for name in [n for n, f in synthetic.FAMILY_OF.items() if f == "paraphrase"]:
+    negative, positive = synthetic.LABELS[name]
+    for inputs, target in synthetic.iter_rows(name, "train", N_RULE_ROWS):
+      a, b = re.match(r"\w+: (?:is it true that )?(.*?) [.?] \w+: (?:is it true that )?(.*)"
+                      r" [.?]$", inputs).groups()
+      same = _sentence_facts(a + " .") == _sentence_facts(b + " .")
+      assert target == (positive if same else negative), (inputs, target)
+
+
+def test_qa_answers_are_the_asked_fact():
+  for name in [n for n, f in synthetic.FAMILY_OF.items() if f == "qa"]:
+    for inputs, target in synthetic.iter_rows(name, "train", N_RULE_ROWS):
+      question = re.search(r"question: (.*?) \?", inputs).group(1)
+      context = re.search(r"(?:context|passage): (.*?)(?: question:|$)", inputs).group(1)
+      facts = _sentence_facts(context)
+      m = re.match(r"who owns the (\w+)", question)
+      if m:
+        owners = [k[0] for k, v in facts.items() if k[1] == "owns" and v == m.group(1)]
+        assert owners == [target], (inputs, target)
+        continue
+      m = re.match(r"(?:where does|what is) (\w+) (live|known for)", question)
+      rel = "lives" if m.group(2) == "live" else "known"
+      assert facts[(m.group(1), rel)] == target, (inputs, target)
+      assert target in context.split()
+
+
+# ------------------------------------------------------------ shipped vocabulary, backbone
+
+
+def test_vocabulary_is_t5_style_and_rebuilds_identically():
+  import sentencepiece as spm
+  sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+  import build_synthetic_vocab  # pylint: disable=g-import-not-at-top
+  sp = spm.SentencePieceProcessor(model_file=embedded.vocabulary_path())
+  assert (sp.pad_id(), sp.eos_id(), sp.unk_id(), sp.bos_id()) == (0, 1, 2, -1)
+  with open(embedded.vocabulary_path(), "rb") as f:
+    shipped = f.read()
+  assert build_synthetic_vocab.train() == shipped, (
+      "the generator no longer reproduces the shipped vocabulary: rerun "
+      "tools/build_synthetic_vocab.py, then tools/build_backbone.py (its embedding follows "
+      "the vocabulary)")
+
+
+def test_backbone_loads_and_matches_the_vocabulary(registered):
+  from spot_jax.model.checkpoints import load_params
+  from spot_jax.training import data
+  config = embedded.backbone_config()
+  params = load_params(embedded.backbone_path(), config)
+  assert params["token_embedder"]["embedding"].shape == (config.vocab_size, config.emb_dim)
+  assert config.vocab_size % 128 == 0 and config.vocab_size >= registered.vocab_size
+  n = sum(np.size(x) for x in _leaves(params))
+  assert n < 5_000_000, n
+  meta = embedded.backbone_metadata()
+  assert meta["vocabulary_sha256"] == embedded.vocabulary_sha256()
+  assert data.vocabulary_hash(registered) == embedded.vocabulary_sha256()
+  assert os.path.getsize(embedded.backbone_path()) < 20 * 2**20
+
+
+def _leaves(tree):
+  if isinstance(tree, dict):
+    for v in tree.values():
+      yield from _leaves(v)
+  else:
+    yield tree
+
+
+def test_missing_asset_names_the_tool(monkeypatch, tmp_path):
+  import importlib.resources
+  monkeypatch.setattr(importlib.resources, "files", lambda _: tmp_path)
+  with pytest.raises(FileNotFoundError, match="tools/build_backbone.py"):
+    embedded.backbone_path()
+  with pytest.raises(FileNotFoundError, match="tools/build_synthetic_vocab.py"):
+    embedded.vocabulary_path()
