@@ -41,7 +41,8 @@ setuptools.setup(
     # spot_jax namespace, so nothing generic is squatted in site-packages.
     packages=setuptools.find_packages(include=["spot_jax", "spot_jax.*"]) + ["spot_jax.tasks", "spot_jax.gin"],
     package_dir={"spot_jax.tasks": "tasks", "spot_jax.gin": "gin"},
-    package_data={"spot_jax.gin": ["*.gin", "**/*.gin"]},
+    package_data={"spot_jax.gin": ["*.gin", "**/*.gin"],
+                  "spot_jax": ["assets/*.model", "assets/backbone/*"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
