@@ -7,9 +7,9 @@ Trains from scratch with `trainer.train(mode='model')` on `synth_backbone`, a pr
 over generated documents of the synthetic language (reviews with verdicts, facts with
 claims, restatements and recalls), never the suite's tasks; then writes into `--out`:
 `backbone.msgpack` (T5X msgpack), `config.json` (`T5Config` fields, the vocabulary's
-sha256, steps, final loss and wall time). The build is deterministic in its data (seeded
-corpus, seeded init) but not bit-reproducible across machines (XLA float reductions), so the
-result is shipped rather than rebuilt on first use.
+sha256, steps, final loss and wall time). Data and initialisation are seeded, but float
+reductions may differ across machines and XLA versions, so the built file is shipped (the
+embedded default) rather than rebuilt on first use.
 """
 import argparse
 import dataclasses
