@@ -40,13 +40,13 @@ class PipelineConfig:
   out_dir: str = "spot_jax_demo"
   source_seeds: Sequence[int] = (0, 1, 2)
   target_seeds: Sequence[int] = (0, 1)
-  source_steps: int = 300
-  embedding_step: int = 100
-  target_steps: int = 150
+  source_steps: int = 200
+  embedding_step: int = 50
+  target_steps: int = 100
   prompt_length: int = 20
   batch_size: int = 32
   top_k: int = 3
-  num_eval_examples: Optional[int] = 200
+  num_eval_examples: Optional[int] = 100
   metric: str = "cosine_per_token"
   sources: Optional[Sequence[str]] = None  # default: all of the suite's source tasks
   targets: Optional[Sequence[str]] = None
@@ -192,12 +192,23 @@ class Study:
       transfer = {s: retrieval.transfer_entry(self.library, r, query=query)
                   for r in ranked for s in [r.task]}
       sims = {r.task: r.score for r in ranked}
-      avg = retrieval.top_k_weighted_average(ranked, min(cfg.top_k, len(ranked)), self.library,
-                                             query=query)
+      # alpha_r = sim_r / sum(sims) needs positive similarities; per-token cosines near 0
+      # can dip below, so the average takes the positive ones among the top k; with none,
+      # it is the top-1 prompt (alpha = 1).
+      k = sum(r.score > 0 for r in ranked[:cfg.top_k])
+      if k < min(cfg.top_k, len(ranked)):
+        log.info("%s: top-%d weighted average over the %d positive similarities", target,
+                 cfg.top_k, k)
+      if k:
+        avg = retrieval.top_k_weighted_average(ranked, k, self.library, query=query)
+        avg_prompt, avg_sources = avg.prompt, [list(s) for s in avg.sources]
+      else:
+        top = transfer[ranked[0].task]
+        avg_prompt, avg_sources = self.library.load(top), [[ranked[0].task, 1.0, top.id]]
       avg_path = prompt_files.save_prompt(
-          os.path.join(cfg.out_dir, "targets", target, "weighted_average_init"), avg.prompt,
+          os.path.join(cfg.out_dir, "targets", target, "weighted_average_init"), avg_prompt,
           meta.replace(role=None, step=0, created="", array_sha256="",
-                       extra={"sources": [list(s) for s in avg.sources]}))
+                       extra={"sources": avg_sources}))
       # Oracle and scatter: the target tuned from every source's transfer prompt (seed 0).
       seed0 = cfg.target_seeds[0]
       per_source = {}
