@@ -1,4 +1,4 @@
-"""Tiny offline seqio tasks over byte tokens: the quick-start demo and the trainer tests.
+"""Tiny offline seqio tasks over byte tokens, for the trainer and command-line tests.
 
 `toy_mt_mixture` teaches a fresh model several prefixed skills over digit strings;
 `toy_parity` then asks for one of those skills with the prefix removed, so a prompt can

@@ -32,21 +32,30 @@ def fixtures_dir() -> pathlib.Path:
 # cores is slow, and XLA's CPU collectives can stall their rendezvous when the cores are
 # oversubscribed. The mesh tests cover the 8-device shardings.
 ONE_DEVICE = (1, 1)
+TOY_LENGTHS = {"inputs": 16, "targets": 8}
+
+
+def _toy_config():
+  from spot_jax.model import config as config_lib
+  return config_lib.get_config("tiny", vocab_size=384, emb_dim=64, num_heads=4, head_dim=16,
+                               mlp_dim=128, dropout_rate=0.0, name="toy")
+
+
+TOY_CONFIG = _toy_config()
 
 
 @pytest.fixture(scope="session")
 def toy_backbone(tmp_path_factory):
   """A tiny T5 model-tuned from scratch on the prefixed toy skills (`spot_jax.tasks.toy`),
   exported as a T5X msgpack checkpoint: (config, path, train() result). Built once."""
-  from spot_jax import demo
   from spot_jax.tasks import toy
   from spot_jax.training import optimizer, trainer
   toy.register()
   d = tmp_path_factory.mktemp("backbone")
   out = trainer.train(model_dir=str(d / "run"), mixture_or_task_name="toy_mt_mixture",
-                      task_feature_lengths=demo.LENGTHS, model_config=demo.CONFIG,
+                      task_feature_lengths=TOY_LENGTHS, model_config=TOY_CONFIG,
                       initial_checkpoint=None, train_steps=400, mode="model",
                       tx=optimizer.model_tuning_optimizer(learning_rate=1e-2), batch_size=32,
                       eval_period=400, checkpoint_period=400, log_period=100,
                       export_params_path=str(d / "backbone.msgpack"), mesh_shape=ONE_DEVICE)
-  return demo.CONFIG, str(d / "backbone.msgpack"), out
+  return TOY_CONFIG, str(d / "backbone.msgpack"), out
