@@ -94,7 +94,8 @@ def run_jax(args, c: T5Config) -> dict:
   from spot_jax.model.t5 import T5, init_params, logical_axes
   from spot_jax.training import optimizer as optimizer_lib
   from spot_jax.training import partitioning
-  from spot_jax.training.train_step import compute_logits, init_state, train_step
+  from spot_jax.training.partitioned_step import PartitionedTrainer
+  from spot_jax.training.train_step import compute_logits
 
   data, model_par = (int(x) for x in args.mesh.split("x"))
   mesh = partitioning.make_mesh(data, model_par, jax.devices()[:data * model_par])
@@ -110,7 +111,6 @@ def run_jax(args, c: T5Config) -> dict:
       "decoder_loss_weights": np.ones_like(targets),
   }
   batch = {k: jnp.asarray(v, jnp.int32) for k, v in batch.items()}
-  repl = partitioning.replicated(mesh)
   model_sh = partitioning.logical_to_sharding(logical_axes(c), mesh)
   batch = jax.device_put(batch, partitioning.batch_sharding(mesh))
   rng_key = jax.random.PRNGKey(args.seed + 1)
@@ -128,28 +128,21 @@ def run_jax(args, c: T5Config) -> dict:
     times, cpu, logits = _timed(run, args.steps, args.warmup)
     summary = float(jnp.mean(logits[:, -1, :8]))
   else:
-    # As PartitionedTrainer.step: one jit with explicit shardings, the state donated.
+    # Exactly the trainer's step: jitted once with explicit shardings, the state donated.
+    tx = (optimizer_lib.spot_prompt_optimizer() if args.mode == "prompt"
+          else optimizer_lib.model_tuning_optimizer())
+    trainer = PartitionedTrainer(model, tx, args.mode, mesh,
+                                 num_microbatches=args.microbatches)
     if args.mode == "prompt":
-      tx = optimizer_lib.spot_prompt_optimizer()
-      frozen = jax.device_put(params, model_sh)
-      del params
+      frozen = trainer.place(params, trainer.frozen_sharding)
       trained = jax.random.uniform(rng_key, (args.prompt_length, c.emb_dim), jnp.float32,
                                    -0.5, 0.5)
-      params_sh, frozen_sh = repl, model_sh
     else:
-      tx = optimizer_lib.model_tuning_optimizer()
-      frozen, trained, params_sh, frozen_sh = None, params, model_sh, None
-      del params
-    state = init_state(jax.device_put(trained, params_sh), tx)
-    state_sh = type(state)(step=repl, params=params_sh,
-                           opt_state=jax.tree.map(lambda _: repl, state.opt_state),
-                           nonfinite_step=repl)
-    state = jax.device_put(state, state_sh)
-    step = jax.jit(lambda s, fz, b, r: train_step(s, fz, b, r, model=model, tx=tx,
-                                                   mode=args.mode,
-                                                   num_microbatches=args.microbatches),
-                   in_shardings=(state_sh, frozen_sh, partitioning.batch_sharding(mesh), repl),
-                   out_shardings=(state_sh, repl), donate_argnums=(0,))
+      frozen, trained = None, params
+    del params
+    state = trainer.init_state(trained)
+    del trained
+    step = trainer.jitted_step(has_frozen=frozen is not None)
     start = time.perf_counter()
     compiled = step.lower(state, frozen, batch, rng_key).compile()
     compile_s = time.perf_counter() - start
