@@ -35,6 +35,12 @@ class T5Config:
       value = getattr(self, field)
       if not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"T5Config.{field} must be a positive integer, got {value!r}")
+    if self.relative_attention_max_distance <= self.relative_attention_num_buckets // 2:
+      # The decoder's log-spaced buckets start at num_buckets // 2; below that the bucket
+      # formula divides by log(max_distance / max_exact) <= 0.
+      raise ValueError(f"T5Config.relative_attention_max_distance "
+                       f"({self.relative_attention_max_distance}) must exceed half of "
+                       f"relative_attention_num_buckets ({self.relative_attention_num_buckets})")
     for field in ("dtype", "param_dtype"):
       if getattr(self, field) not in ("float32", "bfloat16", "float16"):
         raise ValueError(f"T5Config.{field} must be float32, bfloat16 or float16, "

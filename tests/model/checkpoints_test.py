@@ -79,3 +79,9 @@ def test_check_accepts_lazy_arrays_and_shape_structs():
   shapes["encoder/encoder_norm/scale"] = jax.ShapeDtypeStruct((9,), np.float32)
   with pytest.raises(checkpoints.ParamMismatchError, match=r"encoder/encoder_norm/scale"):
     checkpoints.check_params(shapes, config)
+
+
+def test_config_refuses_a_max_distance_the_buckets_cannot_use():
+  with pytest.raises(ValueError, match=r"relative_attention_max_distance \(16\) must exceed "
+                                       r"half of relative_attention_num_buckets \(32\)"):
+    get_config("tiny", relative_attention_max_distance=16)
