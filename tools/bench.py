@@ -269,6 +269,8 @@ def parse_args(argv=None):
   p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                  help="compute dtype (torch: autocast)")
   p.add_argument("--param_dtype", choices=("float32", "bfloat16"), default="float32")
+  p.add_argument("--remat", action="store_true",
+                 help="recompute encoder layer activations in the backward pass (less memory)")
   p.add_argument("--prompt_length", type=int, default=100, help="prompt mode only")
   p.add_argument("--microbatches", type=int, default=1)
   p.add_argument("--steps", type=int, default=5, help="timed steps")
@@ -300,7 +302,7 @@ def main(argv=None):
       os.environ.get("XLA_FLAGS", "")) and os.environ.get("JAX_PLATFORMS", "cpu") == "cpu":
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform"
                                f"_device_count={data * model_par}").strip()
-  c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype)
+  c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
   load_before = os.getloadavg()[0]
   result = (run_peft if args.reference == "peft" else run_jax)(args, c)
   times = result["times"]
@@ -310,7 +312,8 @@ def main(argv=None):
   out = {
       "reference": args.reference, "mode": args.mode, "size": args.size, "batch": args.batch,
       "inputs": args.inputs, "targets": args.targets, "prompt_length": prompt,
-      "dtype": args.dtype, "param_dtype": args.param_dtype, "microbatches": args.microbatches,
+      "dtype": args.dtype, "param_dtype": args.param_dtype, "remat": args.remat,
+      "microbatches": args.microbatches,
       "mesh": args.mesh, "steps": args.steps, "warmup": args.warmup,
       "examples_per_s": args.batch / step_s,
       "tokens_per_s": args.batch * (args.inputs + args.targets) / step_s,

@@ -27,6 +27,7 @@ class T5Config:
   dtype: str = "float32"        # compute dtype of activations
   param_dtype: str = "float32"  # storage dtype of parameters
   name: str = "custom"
+  remat: bool = False  # recompute each layer's activations in the backward pass
 
   def __post_init__(self):
     for field in ("vocab_size", "emb_dim", "num_heads", "head_dim", "mlp_dim",

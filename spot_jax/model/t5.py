@@ -17,7 +17,7 @@ class EncoderLayer(nn.Module):
   config: T5Config
 
   @nn.compact
-  def __call__(self, x, bias, *, deterministic):
+  def __call__(self, x, bias, deterministic):
     c = self.config
     drop = lambda h: nn.Dropout(c.dropout_rate)(h, deterministic=deterministic)
     h = RMSNorm(c, name="pre_attention_layer_norm")(x)
@@ -57,8 +57,9 @@ class Encoder(nn.Module):
     length = x.shape[1]
     bias = (RelativePositionBias(c, bidirectional=True, name="relpos_bias")(length, length)
             + attention_bias(mask, mask))
+    layer = nn.remat(EncoderLayer, static_argnums=(3,)) if c.remat else EncoderLayer
     for i in range(c.num_encoder_layers):
-      x = EncoderLayer(c, name=f"layers_{i}")(x, bias, deterministic=deterministic)
+      x = layer(c, name=f"layers_{i}")(x, bias, deterministic)
     x = RMSNorm(c, name="encoder_norm")(x)
     return nn.Dropout(c.dropout_rate)(x, deterministic=deterministic)
 

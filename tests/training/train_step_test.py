@@ -149,3 +149,17 @@ def test_batch_that_does_not_divide_the_data_axis_is_an_error():
     partitioning.check_batch_divides(6, mesh)
   with pytest.raises(ValueError, match="does not divide 8 devices"):
     partitioning.make_mesh(-1, 3)
+
+
+def test_remat_gives_the_same_loss_and_prompt_gradient(setup):
+  """Recomputing encoder activations in the backward pass changes memory, not numbers."""
+  _, params, prompt = setup
+  batch = _batch()
+  out = []
+  for remat in (False, True):
+    model = t5.T5(CONFIG.replace(remat=remat, dropout_rate=0.0))
+    fn = jax.jit(jax.value_and_grad(lambda p: ts.loss_fn(
+        p, params, batch, None, model=model, mode=ts.PROMPT_TUNING, deterministic=True)[0]))
+    out.append(fn(prompt))
+  np.testing.assert_allclose(float(out[1][0]), float(out[0][0]), rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(out[1][1]), np.asarray(out[0][1]), rtol=1e-5, atol=1e-7)
