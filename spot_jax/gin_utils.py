@@ -261,3 +261,19 @@ def parse_command_line(argv: Sequence[str], description: str) -> argparse.Namesp
                  + " ".join(f"--gin.{m}=..." for m in missing))
   gin.finalize()
   return args
+
+
+def run_command(argv: Optional[Sequence[str]], doc: str, output_macro: str, entry: str,
+                **kwargs):
+  """The shape of every `python -m spot_jax.<command>`: parse t5x-style flags, write
+  config.gin into the output directory, register the tasks, run the configured `entry`,
+  then write operative_config.gin. Returns (entry's result, output directory)."""
+  setup_logging()
+  parse_command_line(sys.argv[1:] if argv is None else argv, doc)
+  out = output_dir(output_macro)
+  write_config(out, "config.gin")
+  configurables = register_configurables()
+  configurables["prepare_tasks"]()
+  result = configurables[entry](**{k: configurables[v] for k, v in kwargs.items()})
+  write_config(out, "operative_config.gin", operative=True)
+  return result, out

@@ -9,24 +9,15 @@ r"""Decodes a task's split (or a text file, one input a line) with a saved promp
 Writes INFER_OUTPUT_DIR/predictions.jsonl: one `{task, input, target, prediction}` a line
 (`--gin.INPUT_FILE="'inputs.txt'"` decodes the lines of a file instead of the split).
 """
-import sys
 from typing import Optional, Sequence
 
 from spot_jax import gin_utils
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  gin_utils.setup_logging()
-  gin_utils.parse_command_line(sys.argv[1:] if argv is None else argv, __doc__)
-  output_dir = gin_utils.output_dir("INFER_OUTPUT_DIR")
-  gin_utils.write_config(output_dir, "config.gin")
-  configurables = gin_utils.register_configurables()
-  configurables["prepare_tasks"]()
-  count = configurables["infer"]()
-  gin_utils.write_config(output_dir, "operative_config.gin", operative=True)
+  count, output_dir = gin_utils.run_command(argv, __doc__, "INFER_OUTPUT_DIR", "infer")
   print(f"wrote {count} predictions to {output_dir}/predictions.jsonl", flush=True)
   return count
-
 
 if __name__ == "__main__":
   main()

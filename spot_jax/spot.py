@@ -11,25 +11,16 @@ Writes `SPOT_DIR/sources/<task>/seed<s>`, `SPOT_DIR/library`, `SPOT_DIR/target_e
 `SPOT_DIR/target/...` and `SPOT_DIR/spot_result.json`; rerun to resume.
 """
 import json
-import sys
 from typing import Optional, Sequence
 
 from spot_jax import gin_utils
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-  gin_utils.setup_logging()
-  gin_utils.parse_command_line(sys.argv[1:] if argv is None else argv, __doc__)
-  out_dir = gin_utils.output_dir("SPOT_DIR")
-  gin_utils.write_config(out_dir, "config.gin")
-  configurables = gin_utils.register_configurables()
-  configurables["prepare_tasks"]()
-  summary = configurables["run_spot"](train=configurables["train"])
-  gin_utils.write_config(out_dir, "operative_config.gin", operative=True)
+  summary, _ = gin_utils.run_command(argv, __doc__, "SPOT_DIR", "run_spot", train="train")
   print(json.dumps({"best": summary["best"], "ranking": summary["ranking"]}, default=str),
         flush=True)
   return summary
-
 
 if __name__ == "__main__":
   main()

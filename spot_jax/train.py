@@ -10,26 +10,17 @@ r"""Trains a prompt (or the whole model) from gin files, with t5x.train's flags.
 `MODEL_DIR` receives config.gin (as parsed) at the start, operative_config.gin at the end.
 """
 import json
-import sys
 from typing import Optional, Sequence
 
 from spot_jax import gin_utils
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-  gin_utils.setup_logging()
-  gin_utils.parse_command_line(sys.argv[1:] if argv is None else argv, __doc__)
-  model_dir = gin_utils.output_dir("MODEL_DIR")
-  gin_utils.write_config(model_dir, "config.gin")
-  configurables = gin_utils.register_configurables()
-  configurables["prepare_tasks"]()
-  summary = configurables["train"]()
-  gin_utils.write_config(model_dir, "operative_config.gin", operative=True)
+  summary, _ = gin_utils.run_command(argv, __doc__, "MODEL_DIR", "train")
   print(json.dumps({"model_dir": summary["model_dir"], "final_step": summary["final_step"],
                     "best": summary["best"],
                     "wall_seconds": round(summary["wall_seconds"], 1)}), flush=True)
   return summary
-
 
 if __name__ == "__main__":
   main()
