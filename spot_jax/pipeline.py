@@ -2,11 +2,11 @@
 
 On the bundled synthetic suite (`spot_jax.tasks.synthetic`, four task families) and the
 shipped tiny frozen backbone (`spot_jax.embedded`):
-1. source prompt tuning, several seeds per source task;
-2. library registration: each run's prompt at `embedding_step` (its task embedding) and
-   its best-validation prompt (what transfers);
-3. target task embeddings (a short prompt-tuning run per target) and the task-embedding
-   similarity matrix over all tasks;
+1. source prompt tuning, several seeds per source task, each run registered in the prompt
+   library: its prompt at `embedding_step` (the task embedding) and its best-validation
+   prompt (what transfers);
+2. target task embeddings (a short prompt-tuning run per target);
+3. the task-embedding similarity matrix over all tasks;
 4. target prompt tuning at one step budget from (a) uniform random init, (b) class-label
    init, (c) the top-1 source retrieved by per-token average cosine, (d) the top-k
    weighted average, (e) the oracle: every source tried, the best kept;
@@ -182,7 +182,7 @@ class Study:
     from spot_jax.transfer.prompt_library import ModelSignature
     cfg = self.cfg
     n_runs = sum(len(cfg.target_seeds) * 4 + len(self.sources) for _ in self.targets)
-    progress = Progress(3, "target prompt tuning", n_runs)
+    progress = Progress(4, "target prompt tuning", n_runs)
     for target in self.targets:
       emb, meta = prompt_files.load_prompt(target_embeddings[target])
       query = ModelSignature.of(meta)
@@ -272,7 +272,7 @@ class Study:
       json.dump(dataclasses.asdict(self.cfg), f, indent=2)
     self.train_sources()
     embeddings = self.embed_targets()
-    Progress(4, "similarity matrix", 1)
+    Progress(3, "similarity matrix", 1)
     sim = self.similarity_matrix(embeddings)
     self.tune_targets(embeddings, sim)
     report = self.report(sim)

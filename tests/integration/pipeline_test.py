@@ -51,7 +51,7 @@ def test_reduced_pipeline_writes_every_artifact(tmp_path, caplog):
   # TensorBoard logs of the runs, and progress with an ETA while it ran.
   events = [f for root, _, files in os.walk(out) for f in files if "tfevents" in f]
   assert len(events) >= 2 * (len(SOURCES) + 1)
-  assert any("[stage 3/5]" in r.getMessage() and "ETA" in r.getMessage()
+  assert any("[stage 4/5]" in r.getMessage() and "ETA" in r.getMessage()
              for r in caplog.records)
   # Rerunning resumes: nothing is trained again, the table is the same.
   again = pipeline.Study(cfg).run()
