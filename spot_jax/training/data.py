@@ -6,12 +6,7 @@ import seqio
 import tensorflow as tf
 
 from spot_jax.prompts import prompt_files
-
-
-def get_task_or_mixture(name: str):
-  """The registered seqio task or mixture; unknown names get seqio's error and close names."""
-  from spot_jax.tasks import pipeline
-  return pipeline.get_task_or_mixture(name)
+from spot_jax.tasks import pipeline
 
 
 def feature_converter() -> seqio.FeatureConverter:
@@ -30,7 +25,7 @@ def train_dataset(name: str, *, task_feature_lengths: Mapping[str, int], batch_s
 
 def output_vocabulary(name: str) -> seqio.Vocabulary:
   """The vocabulary of the task's (or mixture's) inputs; inputs and targets must share it."""
-  provider = get_task_or_mixture(name)
+  provider = pipeline.get_task_or_mixture(name)
   features = provider.output_features
   vocab = features["inputs"].vocabulary
   if features["targets"].vocabulary != vocab:

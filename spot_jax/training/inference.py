@@ -12,6 +12,7 @@ import numpy as np
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5, logical_axes
 from spot_jax.prompts import prompt_files
+from spot_jax.tasks import pipeline
 from spot_jax.training import data, partitioning
 from spot_jax.training.evaluator import Validator, make_decode_fn, predict_batches
 from spot_jax.training.trainer import load_frozen_model
@@ -107,7 +108,7 @@ def _split_examples(mixture_or_task_name: str, split: str, lengths: Mapping[str,
                     num_examples: Optional[int], use_cached: bool):
   """(task, example) pairs of every task of the mixture, in order, unshuffled."""
   import seqio
-  provider = data.get_task_or_mixture(mixture_or_task_name)
+  provider = pipeline.get_task_or_mixture(mixture_or_task_name)
   tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
   for task in tasks:
     ds = task.get_dataset(dict(lengths), split=split, shuffle=False, num_epochs=1,

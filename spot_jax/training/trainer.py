@@ -17,6 +17,7 @@ from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.training import checkpointing, data, optimizer as optimizer_lib, partitioning
+from spot_jax.training.evaluator import Validator, select_metric
 from spot_jax.training.partitioned_step import PartitionedTrainer
 from spot_jax.training.train_step import MODEL_TUNING, MODES, PROMPT_TUNING, TrainState
 
@@ -118,7 +119,6 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
                                                      just_logging=jax.process_index() > 0)
   validator = None
   if eval_period:
-    from spot_jax.training.evaluator import Validator
     validator = Validator(mixture_or_task_name, model=model,
                           task_feature_lengths=task_feature_lengths, split=eval_split,
                           batch_size=eval_batch_size or batch_size,
@@ -168,7 +168,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
       check_finite(state)
       results = validator(model_params_now(), state.params if mode == PROMPT_TUNING else None,
                           step)
-      name, value = _select(results, best_metric)
+      name, value = select_metric(results, best_metric)
       eval_writer.write_scalars(step, {f"{t}/{k}": v for t, mm in results.items()
                                        for k, v in mm.items()})
       log.info("step %d validation %s: %s = %.4f", step, results, name, value)
@@ -190,11 +190,6 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   elapsed = time.time() - t_start
   return {"model_dir": model_dir, "final_step": step, "best": best, "history": history,
           "wall_seconds": elapsed, "final_state": state}
-
-
-def _select(results, best_metric):
-  from spot_jax.training.evaluator import select_metric
-  return select_metric(results, best_metric)
 
 
 def _read_best(prompt_dir: str):
