@@ -20,7 +20,12 @@ def train_dataset(name: str, *, task_feature_lengths: Mapping[str, int], batch_s
   ds = seqio.get_dataset(name, task_feature_lengths=dict(task_feature_lengths),
                          dataset_split=split, shuffle=shuffle, num_epochs=None, seed=seed,
                          use_cached=use_cached, feature_converter=feature_converter())
-  return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+  # No autotuning: its model thread can hold the iterator's destructor for ~10 s at the end
+  # of every few runs (seen as a stall between back-to-back runs), and the fixed
+  # prefetch below already overlaps input with the step.
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return ds.batch(batch_size, drop_remainder=True).prefetch(2).with_options(options)
 
 
 def output_vocabulary(name: str) -> seqio.Vocabulary:
