@@ -40,11 +40,11 @@ class PipelineConfig:
   out_dir: str = "spot_jax_demo"
   source_seeds: Sequence[int] = (0, 1, 2)
   target_seeds: Sequence[int] = (0, 1)
-  source_steps: int = 200
+  source_steps: int = 150
   embedding_step: int = 50
-  target_steps: int = 100
+  target_steps: int = 50
   prompt_length: int = 20
-  batch_size: int = 32
+  batch_size: int = 16
   top_k: int = 3
   num_eval_examples: Optional[int] = 100
   metric: str = "cosine_per_token"

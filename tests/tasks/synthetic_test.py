@@ -56,9 +56,13 @@ def test_task_yields_tokenized_examples(name, registered):
 def test_inputs_fit_the_feature_lengths():
   import sentencepiece as spm
   sp = spm.SentencePieceProcessor(model_file=embedded.vocabulary_path())
+  # Nothing is truncated: every row plus its EOS fits, in both splits.
   for name in synthetic.SPECS:
-    lengths = [len(sp.encode(i)) for i, _ in synthetic.iter_rows(name, "validation")]
-    assert max(lengths) < synthetic.TASK_FEATURE_LENGTHS["inputs"], name
+    for split in ("train", "validation"):
+      rows = list(synthetic.iter_rows(name, split))
+      for key, texts in (("inputs", [i for i, _ in rows]), ("targets", [t for _, t in rows])):
+        longest = max(len(sp.encode(t)) for t in texts)
+        assert longest < synthetic.TASK_FEATURE_LENGTHS[key], (name, split, key, longest)
   lengths = [len(sp.encode(i)) for i, _ in synthetic.iter_rows(synthetic.CORPUS_TASK, "train",
                                                                 2000)]
   assert max(lengths) < synthetic.BACKBONE_FEATURE_LENGTHS["inputs"]
