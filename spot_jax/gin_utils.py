@@ -3,6 +3,7 @@ path, the library's configurables registered under short names, and the config w
 into the run directory. The library itself never imports gin."""
 import argparse
 import ast
+import difflib
 import importlib
 import importlib.resources
 import logging
@@ -13,9 +14,14 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import gin
 
+from spot_jax import settings
+
 GIN_PACKAGE = "spot_jax.gin"
 DEFAULT_TASK_MODULES = ("spot_jax.tasks.all",)
 _REQUIRED_RE = re.compile(r"^([A-Za-z_][\w.]*)\s*=\s*%gin\.REQUIRED\s*$", re.M)
+_MACRO_BINDING_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*=")
+_MACRO_REFERENCE_RE = re.compile(r"%([A-Za-z_]\w*)")
+_MACRO_DEFINITION_RE = re.compile(r"^([A-Za-z_]\w*)\s*=", re.M)
 _CONFIGURABLES: Dict[str, Callable] = {}
 _SEARCH_PATHS = set()
 
@@ -206,6 +212,26 @@ def missing_required_macros() -> List[str]:
   return sorted(set(_REQUIRED_RE.findall(gin.config_str())))
 
 
+def unused_macro_bindings(bindings: Sequence[str]) -> List[str]:
+  """One message per binding of a macro (`NAME = value`) that nothing in the parsed config
+  refers to as `%NAME`: a misspelled flag, which would otherwise leave the default in
+  place. The message suggests the closest macros the config does use."""
+  text = gin.config_str()
+  used = set(_MACRO_REFERENCE_RE.findall(text))
+  known = sorted(used | set(_MACRO_DEFINITION_RE.findall(text)) - {"gin"})
+  problems = []
+  for binding in bindings:
+    match = _MACRO_BINDING_RE.match(binding)
+    if not match or match.group(1) in used:
+      continue
+    name = match.group(1)
+    close = difflib.get_close_matches(name, [k for k in known if k != name], n=3, cutoff=0.6)
+    hint = (f"did you mean {', '.join('--gin.' + c for c in close)}?" if close
+            else "no loaded gin file uses it")
+    problems.append(f"--gin.{name} is not used by any loaded gin file; {hint}")
+  return problems
+
+
 def query_macro(name: str, default=None):
   try:
     return gin.query_parameter(f"%{name}")
@@ -259,6 +285,9 @@ def parse_command_line(argv: Sequence[str], description: str) -> argparse.Namesp
   if missing:  # all of them at once, before gin's finalize names only the first
     parser.error("required gin macros not set: " + ", ".join(missing) + "; set each with "
                  + " ".join(f"--gin.{m}=..." for m in missing))
+  unused = unused_macro_bindings(args.gin_bindings)
+  if unused:
+    parser.error("\n  ".join(unused))
   gin.finalize()
   return args
 
@@ -274,6 +303,25 @@ def run_command(argv: Optional[Sequence[str]], doc: str, output_macro: str, entr
   write_config(out, "config.gin")
   configurables = register_configurables()
   configurables["prepare_tasks"]()
-  result = configurables[entry](**{k: configurables[v] for k, v in kwargs.items()})
+  try:
+    result = configurables[entry](**{k: configurables[v] for k, v in kwargs.items()})
+  except settings.SettingError as e:
+    sys.exit(f"error: {setting_flag(e)}")
   write_config(out, "operative_config.gin", operative=True)
   return result, out
+
+
+def setting_flag(error: "settings.SettingError") -> str:
+  """A SettingError in terms of the flag that set it: `--gin.TRAIN_STEPS=10.5: ...` when
+  the argument is bound to a macro, else the gin binding `train.train_steps`."""
+  binding = f"{error.function}.{error.name.split('[')[0]}"
+  try:
+    bound = gin.query_parameter(f"spot_jax.{binding}")
+  except ValueError:
+    bound = None
+  text = repr(bound)
+  if isinstance(bound, gin.config.ConfigurableReference) and text.startswith("%"):
+    flag = f"--gin.{text[1:]}={error.value!r}"
+  else:
+    flag = f"--gin.{binding}={error.value!r}"
+  return f"{flag}: {binding} expects {error.expected}"

@@ -336,3 +336,62 @@ def test_the_task_must_tokenize_with_the_models_vocabulary(tmp_path):
   with pytest.raises(ImportError, match="no_such_tasks_module"):
     gin_utils.prepare_tasks(modules=["no_such_tasks_module"])
 
+
+
+# --- Bad flags stop the command before anything trains, naming the flag ----------------------
+
+def _train_cli(tmp_path, *flags):
+  from spot_jax import train
+  return train.main(["--gin_file=gin/test/tiny.gin", f"--gin.MODEL_DIR={tmp_path / 'run'}",
+                     *flags])
+
+
+def test_a_misspelled_macro_is_refused_with_the_close_match(tmp_path, capsys):
+  with pytest.raises(SystemExit):
+    _train_cli(tmp_path, "--gin.TRAIN_STEPZ=5")
+  err = capsys.readouterr().err
+  assert "--gin.TRAIN_STEPZ is not used by any loaded gin file; did you mean --gin.TRAIN_STEPS?" \
+      in err
+  assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--gin.TRAIN_STEPS=10.5", "--gin.TRAIN_STEPS=10.5: train.train_steps expects a positive "
+                               "integer"),
+    ("--gin.TRAIN_STEPS='ten'", "--gin.TRAIN_STEPS='ten': train.train_steps expects a positive "
+                                "integer"),
+    ("--gin.BATCH_SIZE='8'", "--gin.BATCH_SIZE='8': train.batch_size expects a positive integer"),
+    ("--gin.NUM_MICROBATCHES=0", "--gin.NUM_MICROBATCHES=0: train.num_microbatches expects a "
+                                 "positive integer"),
+    ("--gin.EVAL_PERIOD=-1", "--gin.EVAL_PERIOD=-1: train.eval_period expects a non-negative "
+                             "integer"),
+])
+def test_a_value_of_the_wrong_type_names_the_flag(tmp_path, flag, message):
+  with pytest.raises(SystemExit) as e:
+    _train_cli(tmp_path, flag)
+  assert str(e.value.code) == f"error: {message}"
+  assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_an_exploding_prompt_stops_the_run_naming_the_step(tmp_path):
+  with pytest.raises(FloatingPointError, match=r"training diverged at step 0: the loss was not "
+                                               r"finite or the update took a trained value "
+                                               r"beyond \|x\| <= 1e\+06"):
+    _train_cli(tmp_path, "--gin.LEARNING_RATE=1e30")
+  prompts = tmp_path / "run" / "prompts"
+  assert not prompts.exists() or not list(prompts.iterdir()), "nothing exploded is saved"
+
+
+def test_a_relative_model_dir_trains_checkpoints_and_resumes(tmp_path, monkeypatch):
+  from spot_jax import train
+  monkeypatch.chdir(tmp_path)
+  flags = ["--gin_file=gin/test/tiny.gin", "--gin.MODEL_DIR='relrun'", "--gin.EVAL_PERIOD=0",
+           "--gin.CHECKPOINT_PERIOD=2", "--gin.PROMPT_SAVE_STEPS=(2,)", "--gin.LOG_PERIOD=1"]
+  first = train.main(flags + ["--gin.TRAIN_STEPS=2"])
+  gin.clear_config()
+  again = train.main(flags + ["--gin.TRAIN_STEPS=4"])
+  assert first["model_dir"] == again["model_dir"] == str(tmp_path / "relrun")
+  assert sorted(p.name for p in (tmp_path / "relrun" / "checkpoints").iterdir()
+                if p.name.isdigit()) == ["4"]
+  assert again["history"][0]["step"] == 3, "resumed after step 2"
+  assert (tmp_path / "relrun" / "prompts" / "step_2.json").exists()

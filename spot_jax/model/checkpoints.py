@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+from spot_jax import paths
 from spot_jax.model import hf_checkpoint
 from spot_jax.model import t5x_checkpoint
 from spot_jax.model.config import T5Config, param_shapes
@@ -80,7 +81,7 @@ def load_checkpoint(path: str, config: Optional[T5Config] = None, dtype: DTypeLi
   `config` is required for T5X/Orbax (their files carry no model config); for Hugging Face it
   defaults to the one built from config.json. `dtype` casts while reading (e.g. 'bfloat16').
   """
-  path = os.fspath(path)
+  path = paths.absolute(path)
   fmt = checkpoint_format(path)
   if fmt == "hf":
     params, config = hf_checkpoint.read_hf_checkpoint(path, dtype=dtype, config=config)

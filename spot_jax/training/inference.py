@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spot_jax import paths, settings
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5, logical_axes
 from spot_jax.prompts import prompt_files
@@ -18,6 +19,14 @@ from spot_jax.training.evaluator import Validator, make_decode_fn, predict_batch
 from spot_jax.training.trainer import load_frozen_model
 
 log = logging.getLogger("spot_jax.inference")
+
+
+def _check_settings(function: str, *, batch_size, num_examples, beam_size,
+                    task_feature_lengths) -> None:
+  settings.integer(function, "batch_size", batch_size, minimum=1)
+  settings.integer(function, "beam_size", beam_size, minimum=1)
+  settings.integer(function, "num_examples", num_examples, minimum=1, optional=True)
+  settings.feature_lengths(function, "task_feature_lengths", task_feature_lengths)
 
 
 def load_prompt_for_model(prompt_file: Optional[str], config: T5Config, vocab
@@ -67,6 +76,10 @@ def evaluate(*, mixture_or_task_name: str, task_feature_lengths: Mapping[str, in
   With no `prompt_file` the model is scored alone (a model-tuned checkpoint). In
   `output_dir`: `metrics.json` and seqio's per-example inference logs.
   """
+  _check_settings("evaluate", batch_size=batch_size, num_examples=num_examples,
+                  beam_size=beam_size, task_feature_lengths=task_feature_lengths)
+  checkpoint_path, prompt_file, output_dir = map(paths.absolute,
+                                                 (checkpoint_path, prompt_file, output_dir))
   _, prompt, meta, params = _load(mixture_or_task_name, model_config, checkpoint_path,
                                   prompt_file, seed, mesh_shape)
   step = meta.step if meta is not None else 0
@@ -128,6 +141,10 @@ def infer(*, mixture_or_task_name: str, task_feature_lengths: Mapping[str, int],
   """Decodes a split (or each line of `input_file`, tokenized with the task's vocabulary)
   and writes JSON lines `{task, input, target, prediction}` to
   `output_dir/predictions.jsonl`; returns how many."""
+  _check_settings("infer", batch_size=batch_size, num_examples=num_examples,
+                  beam_size=beam_size, task_feature_lengths=task_feature_lengths)
+  checkpoint_path, prompt_file, output_dir, input_file = map(
+      paths.absolute, (checkpoint_path, prompt_file, output_dir, input_file))
   vocab, prompt, _, params = _load(mixture_or_task_name, model_config, checkpoint_path,
                                    prompt_file, seed, mesh_shape)
   length = task_feature_lengths["inputs"]

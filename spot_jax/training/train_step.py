@@ -20,6 +20,10 @@ from spot_jax.training import losses
 PROMPT_TUNING = "prompt"
 MODEL_TUNING = "model"
 MODES = (PROMPT_TUNING, MODEL_TUNING)
+# An update that takes a trained value beyond this magnitude is treated like a NaN loss:
+# embeddings of T5 checkpoints are O(1..100), and the RMS norms would hide an exploded
+# prompt from the loss (it stays finite) while the saved prompt became useless.
+MAX_ABS_PARAM = 1e6
 
 
 @flax.struct.dataclass
@@ -29,7 +33,8 @@ class TrainState:
   step: jax.Array
   params: Any
   opt_state: Any
-  # -1, or the first step whose loss was not finite; that step's update is skipped.
+  # -1, or the first step whose loss was not finite or whose update took a trained value
+  # beyond MAX_ABS_PARAM; that step's update is skipped.
   nonfinite_step: jax.Array
 
 
@@ -79,7 +84,8 @@ def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.
   """One update. Dropout randomness is `fold_in(rng, step)`, so a resumed run repeats it.
 
   With `num_microbatches > 1` gradients are accumulated over equal slices of the batch.
-  A non-finite loss leaves the state as it was and records the step in `nonfinite_step`.
+  A non-finite loss, or an update that takes a trained value beyond MAX_ABS_PARAM (or to
+  NaN), leaves the state as it was and records the step in `nonfinite_step`.
   """
   step_rng = jax.random.fold_in(rng, state.step)
   grad_fn = jax.value_and_grad(functools.partial(loss_fn, model=model, mode=mode),
@@ -104,7 +110,8 @@ def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.
     metrics = {k: (v if k == "num_tokens" else v / num_microbatches) for k, v in metrics.items()}
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  finite = jnp.isfinite(loss)
+  in_range = [jnp.all(jnp.abs(p) <= MAX_ABS_PARAM) for p in jax.tree.leaves(params)]
+  finite = jnp.isfinite(loss) & functools.reduce(jnp.logical_and, in_range, jnp.array(True))
   keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
   first_bad = jnp.where(finite | (state.nonfinite_step >= 0), state.nonfinite_step, state.step)
   new_state = TrainState(step=state.step + 1, params=keep(params, state.params),

@@ -1,6 +1,7 @@
 """The training loop: a frozen T5 from a checkpoint, a `[P, D]` prompt trained on a seqio
 task or mixture over a `('data', 'model')` mesh, periodic validation with the task's
 metrics, orbax checkpoints that resume exactly, and prompts written as files."""
+import functools
 import logging
 import os
 import time
@@ -12,6 +13,7 @@ import numpy as np
 import optax
 from clu import metric_writers
 
+from spot_jax import paths, settings
 from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
@@ -19,7 +21,8 @@ from spot_jax.prompts import initializers, prompt_files
 from spot_jax.training import checkpointing, data, optimizer as optimizer_lib, partitioning
 from spot_jax.training.evaluator import Validator, select_metric
 from spot_jax.training.partitioned_step import PartitionedTrainer
-from spot_jax.training.train_step import MODEL_TUNING, MODES, PROMPT_TUNING, TrainState
+from spot_jax.training.train_step import (MAX_ABS_PARAM, MODEL_TUNING, MODES, PROMPT_TUNING,
+                                          TrainState)
 
 log = logging.getLogger("spot_jax.train")
 
@@ -32,8 +35,10 @@ def _fmt_eta(seconds: float) -> str:
 def check_finite(state: TrainState):
   bad = int(state.nonfinite_step)
   if bad >= 0:
-    raise FloatingPointError(f"non-finite loss at step {bad}; that update was not applied and "
-                             "no state after it was saved")
+    raise FloatingPointError(
+        f"training diverged at step {bad}: the loss was not finite or the update took a "
+        f"trained value beyond |x| <= {MAX_ABS_PARAM:g} (NaN included), e.g. from too large "
+        "a learning rate; that update was not applied and no state after it was saved")
 
 
 def load_frozen_model(initial_checkpoint: Optional[str], config: T5Config, seed: int):
@@ -65,10 +70,25 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   `train/` and `eval/` TensorBoard logs. Restarted on the same `model_dir`, it resumes
   from the latest checkpoint and continues exactly.
   """
+  model_dir, initial_checkpoint, export_params_path = map(
+      paths.absolute, (model_dir, initial_checkpoint, export_params_path))
   if mode not in MODES:
-    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-  if train_steps <= 0:
-    raise ValueError(f"train_steps must be positive, got {train_steps}")
+    raise settings.SettingError("train", "mode", mode, f"one of {MODES}")
+  check = functools.partial(settings.integer, "train")
+  for name, value in (("train_steps", train_steps), ("batch_size", batch_size),
+                      ("num_microbatches", num_microbatches), ("prompt_length", prompt_length),
+                      ("log_period", log_period)):
+    check(name, value, minimum=1)
+  check("eval_period", eval_period, minimum=0)
+  check("checkpoint_period", checkpoint_period, minimum=0)
+  check("seed", seed)
+  for name, value in (("keep_checkpoints", keep_checkpoints),
+                      ("num_eval_examples", num_eval_examples),
+                      ("eval_batch_size", eval_batch_size)):
+    check(name, value, minimum=1, optional=True)
+  settings.integers("train", "prompt_save_steps", prompt_save_steps, minimum=1)
+  settings.integers("train", "mesh_shape", mesh_shape, length=2)
+  settings.feature_lengths("train", "task_feature_lengths", task_feature_lengths)
   if eval_period and checkpoint_period and max(eval_period, checkpoint_period) % min(
       eval_period, checkpoint_period):
     raise ValueError(f"eval_period {eval_period} and checkpoint_period {checkpoint_period} "
@@ -82,6 +102,11 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   if batch_size % num_microbatches:
     raise ValueError(f"batch size {batch_size} does not divide into {num_microbatches} "
                      "microbatches")
+  data_report = data.check_data(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
+                                split=train_split)
+  if eval_period:
+    data_report += data.check_data(mixture_or_task_name,
+                                   task_feature_lengths=task_feature_lengths, split=eval_split)
 
   model = T5(model_config)
   if tx is None:
@@ -94,7 +119,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
 
   if mode == PROMPT_TUNING:
     factory = prompt_init or initializers.sampled_vocab()
-    prompt = factory(model_params["token_embedder"]["embedding"], vocab)(
+    prompt = factory(model_params["token_embedder"]["embedding"], vocab, model_config.name)(
         init_rng, (prompt_length, model_config.emb_dim))
     frozen = trainer.place(model_params, trainer.frozen_sharding)
     state = trainer.init_state(jnp.asarray(prompt, jnp.float32))
@@ -189,7 +214,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   ckpt.close()
   elapsed = time.time() - t_start
   return {"model_dir": model_dir, "final_step": step, "best": best, "history": history,
-          "wall_seconds": elapsed, "final_state": state}
+          "data": data_report, "wall_seconds": elapsed, "final_state": state}
 
 
 def _read_best(prompt_dir: str):

@@ -7,6 +7,7 @@ import json
 import os
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from spot_jax import paths
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.transfer import retrieval, similarity
 from spot_jax.transfer.prompt_library import LibraryEntry, ModelSignature, PromptLibrary
@@ -101,12 +102,17 @@ def transfer(strategy: str, library: PromptLibrary, target_embedding: str, *, ta
 
 def retrieved_prompt(library_dir: str, target_embedding: str, *, target_task: str,
                      strategy: str = "best_of_top_k", k: int = 1, rank: int = 0,
-                     metric: str = similarity.DEFAULT_METRIC, aggregate: str = "mean"):
+                     metric: str = similarity.DEFAULT_METRIC, aggregate: str = "mean",
+                     model: Optional[ModelSignature] = None):
   """The `[P, D]` init a library query gives a target: the transfer prompt of the source at
-  `rank` (best of top-k runs rank = 0..k-1), or the top-k weighted average."""
-  library = PromptLibrary(library_dir)
-  emb, meta = prompt_files.load_prompt(target_embedding)
+  `rank` (best of top-k runs rank = 0..k-1), or the top-k weighted average. Given the run's
+  `model`, the target embedding must come from it (and so must every source)."""
+  library = PromptLibrary(paths.absolute(library_dir))
+  emb, meta = prompt_files.load_prompt(paths.absolute(target_embedding))
   query = ModelSignature.of(meta)
+  if model is not None:
+    prompt_files.check_same_model(query, model, what=f"target embedding {target_embedding}",
+                                  wanted_by="this run")
   ranked = retrieval.rank_library(emb, library, query=query, metric=metric, aggregate=aggregate,
                                   exclude_tasks=[target_task], step=meta.step)
   if strategy == "top_k_weighted_average":
@@ -124,11 +130,11 @@ def library_prompt(library_dir: str, target_embedding: str, *, target_task: str,
                    strategy: str = "best_of_top_k", k: int = 1, rank: int = 0,
                    metric: str = similarity.DEFAULT_METRIC, aggregate: str = "mean"):
   """A prompt-init factory (for gin: `prompts.library_prompt`) from a library query."""
-  def factory(embedding, vocabulary):
-    del embedding, vocabulary
+  def factory(embedding, vocabulary, model_name):
     return initializers.from_array(retrieved_prompt(
         library_dir, target_embedding, target_task=target_task, strategy=strategy, k=k,
-        rank=rank, metric=metric, aggregate=aggregate))
+        rank=rank, metric=metric, aggregate=aggregate,
+        model=initializers.model_signature(embedding, vocabulary, model_name)))
   return factory
 
 
@@ -141,6 +147,7 @@ def run_spot(*, train: Callable[..., Dict[str, Any]], out_dir: str, source_tasks
   the target's embedding, retrieval and the target stage. `train` is a configured
   `trainer.train` whose keyword arguments here override its configuration. Finished
   source runs already in the library are not run again."""
+  out_dir, library_dir = paths.absolute(out_dir), paths.absolute(library_dir)
   library = PromptLibrary(library_dir or os.path.join(out_dir, "library"), create=True)
   for task in source_tasks:
     for seed in seeds:

@@ -102,7 +102,7 @@ def test_nonfinite_loss_stops_the_run_and_is_never_saved(tmp_path):
   path = str(tmp_path / "nan.msgpack")
   t5x_export.write_t5x_msgpack(params, path)
   run = tmp_path / "run"
-  with pytest.raises(FloatingPointError, match="non-finite loss at step 0"):
+  with pytest.raises(FloatingPointError, match="diverged at step 0: the loss was not finite"):
     trainer.train(model_dir=str(run), mixture_or_task_name="toy_parity",
                   task_feature_lengths=LENGTHS, model_config=CONFIG, initial_checkpoint=path,
                   train_steps=4, prompt_length=4, batch_size=8, log_period=2,
