@@ -5,6 +5,7 @@ frozen embedding table among the most frequent pieces — SentencePiece orders p
 frequency, so the first ids), class labels (mean embedding of each verbalizer's pieces,
 the rest sampled vocabulary), a string's embeddings, and a prompt file.
 """
+import logging
 from typing import Callable, Optional, Sequence, Tuple
 
 import jax
@@ -12,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 Initializer = Callable[[jax.Array, Tuple[int, int]], jax.Array]
+log = logging.getLogger("spot_jax.prompts")
 
 
 def _check_2d(shape) -> Tuple[int, int]:
@@ -98,34 +100,64 @@ def from_array(array) -> Initializer:
   return init
 
 
-def from_file(path: str) -> Initializer:
-  """A prompt file (`.npy`, never unpickled) as written by the trainer or a library."""
+def from_file(path: str, model=None, *, allow_other_model: bool = False) -> Initializer:
+  """A prompt file (`.npy`, never unpickled) as written by the trainer or a library.
+
+  Its sidecar must match the array's recorded sha256 and, given `model` (the run's
+  `prompt_files.ModelSignature`), name the same vocabulary and model (`allow_other_model`
+  accepts another model name of the same width and vocabulary, with a warning). A bare
+  `.npy` with no sidecar (e.g. a released prompt) is accepted with a warning."""
+  from spot_jax.prompts import prompt_files
+  npy_path, _ = prompt_files.prompt_paths(path)
+
   def init(rng, shape):
-    from spot_jax.prompts import prompt_files
+    array, meta = prompt_files.load_prompt(path, require_metadata=False)
+    if meta is None:
+      log.warning("%s has no .json sidecar: its model, vocabulary and integrity cannot be "
+                  "checked", npy_path)
+    elif model is not None:
+      found = prompt_files.ModelSignature.of(meta)
+      prompt_files.check_same_model(found, model, what=f"prompt file {npy_path}",
+                                    match_model_name=not allow_other_model,
+                                    wanted_by="this run")
+      if found.model_name != model.model_name:
+        log.warning("%s comes from model %r; this run's model is %r", npy_path,
+                    found.model_name, model.model_name)
     try:
-      return from_array(prompt_files.load_prompt_array(path))(rng, shape)
+      return from_array(array)(rng, shape)
     except ValueError as e:
       raise ValueError(f"{path}: {e}") from None
   return init
 
 
-# Factories for configuration: `(embedding [V, D], vocabulary) -> Initializer`, so a run can
-# choose a scheme before the frozen embedding table is loaded.
+# Factories for configuration: `(embedding [V, D], vocabulary, model_name) -> Initializer`,
+# so a run can choose a scheme before the frozen embedding table is loaded; the arguments
+# describe the run's model.
 def sampled_vocab(population_size: int = 5000):
-  return lambda embedding, vocabulary: from_sampled_vocab(embedding, population_size)
+  return lambda embedding, vocabulary, model_name: from_sampled_vocab(embedding, population_size)
 
 
 def random_uniform(scale: float = 0.5):
-  return lambda embedding, vocabulary: uniform(scale)
+  return lambda embedding, vocabulary, model_name: uniform(scale)
 
 
 def class_labels(labels: Sequence[str]):
-  return lambda embedding, vocabulary: from_class_labels(embedding, labels, vocabulary)
+  return lambda embedding, vocabulary, model_name: from_class_labels(embedding, labels,
+                                                                     vocabulary)
 
 
 def text(value: str):
-  return lambda embedding, vocabulary: from_string(embedding, value, vocabulary)
+  return lambda embedding, vocabulary, model_name: from_string(embedding, value, vocabulary)
 
 
-def prompt_file(path: str):
-  return lambda embedding, vocabulary: from_file(path)
+def model_signature(embedding, vocabulary, model_name: str):
+  """The `prompt_files.ModelSignature` of a run's model from a factory's arguments."""
+  from spot_jax.prompts import prompt_files
+  return prompt_files.ModelSignature(model_name, int(np.shape(embedding)[1]),
+                                     prompt_files.vocabulary_hash_of(vocabulary))
+
+
+def prompt_file(path: str, allow_other_model: bool = False):
+  return lambda embedding, vocabulary, model_name: from_file(
+      path, model_signature(embedding, vocabulary, model_name),
+      allow_other_model=allow_other_model)

@@ -25,6 +25,7 @@ import numpy as np
 
 FORMAT_VERSION = 1
 NPY_SUFFIX = ".npy"
+NPY_MAGIC = b"\x93NUMPY"
 JSON_SUFFIX = ".json"
 
 # Roles a prompt plays in SPoT (§3.2-3.3): the early checkpoint (10K steps) is the
@@ -38,6 +39,10 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 class PromptFileError(ValueError):
   """A prompt file or its metadata is missing, malformed or inconsistent."""
+
+
+class ModelMismatchError(ValueError):
+  """A prompt comes from another model (d_model or vocabulary) than the one asked for."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +122,49 @@ class PromptMetadata:
     if unknown:
       raise PromptFileError(f"unknown prompt metadata keys {unknown}; known keys: {sorted(known)}")
     return cls(**dict(data))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSignature:
+  """What makes prompts interchangeable: the model, its width and its vocabulary."""
+  model_name: str
+  d_model: int
+  vocabulary_hash: str
+
+  @classmethod
+  def of(cls, metadata: "PromptMetadata") -> "ModelSignature":
+    return cls(metadata.model_name, int(metadata.d_model), metadata.vocabulary_hash)
+
+  def describe(self) -> str:
+    return (f"model {self.model_name!r} (d_model={self.d_model}, "
+            f"vocabulary sha256 {self.vocabulary_hash[:12]})")
+
+
+def check_same_model(prompt: ModelSignature, query: ModelSignature, *,
+                     what: str = "library prompt", match_model_name: bool = True,
+                     wanted_by: str = "the query") -> None:
+  """Raises ModelMismatchError, naming both models, unless `prompt` fits the query's model."""
+  differs = []
+  if prompt.d_model != query.d_model:
+    differs.append("d_model")
+  if prompt.vocabulary_hash != query.vocabulary_hash:
+    differs.append("vocabulary")
+  if match_model_name and prompt.model_name != query.model_name:
+    differs.append("model name")
+  if differs:
+    raise ModelMismatchError(
+        f"{what} comes from {prompt.describe()} but {wanted_by} is for {query.describe()} "
+        f"({', '.join(differs)} differ); a prompt is never truncated or padded across "
+        f"models: project it with spot_jax.transfer.projector instead")
+
+
+def vocabulary_hash_of(vocabulary: Any) -> str:
+  """The `vocabulary_hash` a prompt records for a seqio-style vocabulary: sha256 of its
+  SentencePiece model (`sp_model` bytes), or a name for vocabularies with no model file."""
+  sp_model = getattr(vocabulary, "sp_model", None)
+  if isinstance(sp_model, (bytes, bytearray)):
+    return vocabulary_hash(sp_model)
+  return f"{type(vocabulary).__name__}:{vocabulary.vocab_size}"
 
 
 def _as_int(name: str, value: Any, *, minimum: Optional[int]) -> int:
@@ -288,9 +336,15 @@ def load_prompt_array(path: PathLike) -> np.ndarray:
   """The `[P, D]` float32 array of a `.npy` file, never unpickling anything."""
   npy_path, _ = prompt_paths(path)
   try:
-    array = np.load(npy_path, allow_pickle=False)
+    with open(npy_path, "rb") as f:
+      magic = f.read(len(NPY_MAGIC))
   except FileNotFoundError:
     raise PromptFileError(f"prompt array {npy_path} does not exist") from None
+  if magic != NPY_MAGIC:  # np.load would take any other bytes for a pickle
+    raise PromptFileError(f"prompt array {npy_path} is not a .npy file: it does not start "
+                          f"with numpy's header {NPY_MAGIC!r} (got {magic!r})")
+  try:
+    array = np.load(npy_path, allow_pickle=False)
   except ValueError as e:
     raise PromptFileError(f"prompt array {npy_path} is not a plain numeric .npy: {e}") from None
   if not isinstance(array, np.ndarray) or array.ndim != 2:

@@ -28,7 +28,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from spot_jax.prompts import prompt_files
-from spot_jax.prompts.prompt_files import PromptMetadata, ROLES
+from spot_jax.prompts.prompt_files import (ModelMismatchError, ModelSignature, PromptMetadata,
+                                           ROLES, check_same_model)
 
 MANIFEST = "manifest.jsonl"
 LOCK = ".lock"
@@ -41,46 +42,9 @@ class LibraryError(RuntimeError):
   """The library on disk is missing, malformed, or an operation on it is refused."""
 
 
-class ModelMismatchError(ValueError):
-  """A prompt comes from another model (d_model or vocabulary) than the one asked for."""
-
-
 def _crash_point(name: str) -> None:
   """No-op marking a step of a write; tests replace it to kill the process right there."""
   del name
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSignature:
-  """What makes prompts interchangeable: the model, its width and its vocabulary."""
-  model_name: str
-  d_model: int
-  vocabulary_hash: str
-
-  @classmethod
-  def of(cls, metadata: PromptMetadata) -> "ModelSignature":
-    return cls(metadata.model_name, int(metadata.d_model), metadata.vocabulary_hash)
-
-  def describe(self) -> str:
-    return (f"model {self.model_name!r} (d_model={self.d_model}, "
-            f"vocabulary sha256 {self.vocabulary_hash[:12]})")
-
-
-def check_same_model(prompt: ModelSignature, query: ModelSignature, *,
-                     what: str = "library prompt", match_model_name: bool = True) -> None:
-  """Raises ModelMismatchError, naming both models, unless `prompt` fits the query's model."""
-  differs = []
-  if prompt.d_model != query.d_model:
-    differs.append("d_model")
-  if prompt.vocabulary_hash != query.vocabulary_hash:
-    differs.append("vocabulary")
-  if match_model_name and prompt.model_name != query.model_name:
-    differs.append("model name")
-  if differs:
-    raise ModelMismatchError(
-        f"{what} comes from {prompt.describe()} but the query is for {query.describe()} "
-        f"({', '.join(differs)} differ); a prompt is never truncated or padded across "
-        f"models: project it with spot_jax.transfer.projector instead")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +217,13 @@ class PromptLibrary:
     return sorted({e.task for e in self.entries(role=role)})
 
   def path(self, entry: LibraryEntry) -> str:
-    """The `.npy` path of an entry (for `from_file` initialisation of a target run)."""
+    """The `.npy` path of an entry (for `from_file` initialisation of a target run), once
+    its files are checked: a path handed out as a launch target must hold that prompt."""
+    try:
+      self.load(entry)
+    except prompt_files.PromptFileError as e:
+      raise LibraryError(f"library entry {entry.describe()} cannot be used: {e}; run "
+                         "`verify`") from None
     return self._resolve(entry) + prompt_files.NPY_SUFFIX
 
   def add(self, prompt: Any, metadata: Union[PromptMetadata, Mapping[str, Any]], *,

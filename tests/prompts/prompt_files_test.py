@@ -136,3 +136,67 @@ def test_numpy_and_jax_scalars_from_a_trainer_are_stored_as_json_numbers(tmp_pat
   _, loaded = prompt_files.load_prompt(tmp_path / "p")
   assert (loaded.step, loaded.seed, loaded.metric_value) == (500, 3, 0.5)
   assert type(loaded.step) is int and type(loaded.metric_value) is float
+
+
+def test_random_bytes_named_npy_are_not_called_a_pickle(tmp_path):
+  (tmp_path / "noise.npy").write_bytes(os.urandom(256).replace(b"\x93", b"x"))
+  with pytest.raises(PromptFileError, match=r"noise.npy is not a .npy file: it does not start "
+                                            r"with numpy's header") as e:
+    prompt_files.load_prompt(tmp_path / "noise", require_metadata=False)
+  assert "pickle" not in str(e.value)
+
+
+# --- A prompt file as a run's init (prompts/from_file.gin) is checked at the door ---------------
+
+class _Vocab:
+  sp_model = b"the model's sentencepiece bytes"
+  vocab_size = 32
+
+
+def _factory_init(path, **kwargs):
+  from spot_jax.prompts import initializers
+  embedding = np.zeros((32, 8), np.float32)
+  init = initializers.prompt_file(str(path), **kwargs)(embedding, _Vocab(), "t5_1_1_lm100k_small")
+  return np.asarray(init(None, (5, 8)))
+
+
+def _model_metadata(**overrides):
+  return _metadata(vocabulary_hash=prompt_files.vocabulary_hash(_Vocab.sp_model), **overrides)
+
+
+def test_prompt_file_init_takes_a_file_of_the_same_model(tmp_path):
+  prompt_files.save_prompt(tmp_path / "p", _prompt(), _model_metadata())
+  np.testing.assert_array_equal(_factory_init(tmp_path / "p"), _prompt())
+
+
+@pytest.mark.parametrize("change,differs", [
+    (dict(model_name="t5_1_1_lm100k_base"), "model name differ"),
+    (dict(vocabulary_hash="cd" * 32), "vocabulary differ"),
+])
+def test_prompt_file_init_refuses_another_model(tmp_path, change, differs):
+  meta = _model_metadata()
+  meta.update(change)
+  prompt_files.save_prompt(tmp_path / "p", _prompt(), meta)
+  with pytest.raises(prompt_files.ModelMismatchError,
+                     match=rf"prompt file {tmp_path}/p.npy comes from model .* but this run is "
+                           rf"for model 't5_1_1_lm100k_small'.*\({differs}\)"):
+    _factory_init(tmp_path / "p")
+
+
+def test_prompt_file_init_may_allow_another_model_name_only(tmp_path, caplog):
+  prompt_files.save_prompt(tmp_path / "p", _prompt(), _model_metadata(model_name="mine"))
+  np.testing.assert_array_equal(_factory_init(tmp_path / "p", allow_other_model=True), _prompt())
+  assert "comes from model 'mine'" in caplog.text
+
+
+def test_prompt_file_init_refuses_an_array_that_no_longer_matches_its_sha256(tmp_path):
+  prompt_files.save_prompt(tmp_path / "p", _prompt(seed=0), _model_metadata())
+  np.save(tmp_path / "p.npy", _prompt(seed=1))
+  with pytest.raises(PromptFileError, match="does not match the sha256"):
+    _factory_init(tmp_path / "p")
+
+
+def test_prompt_file_init_accepts_a_bare_npy_with_a_warning(tmp_path, caplog):
+  np.save(tmp_path / "bare.npy", _prompt())
+  np.testing.assert_array_equal(_factory_init(tmp_path / "bare"), _prompt())
+  assert "bare.npy has no .json sidecar" in caplog.text

@@ -1,5 +1,6 @@
 """The library command line, in process, plus a check that transfer code loads without TF."""
 import json
+import os
 import subprocess
 import sys
 
@@ -83,3 +84,16 @@ def test_transfer_modules_load_without_tensorflow():
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
   assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_launch_targets_whose_files_are_gone_are_refused(tmp_path, capsys):
+  lib, target = _build(tmp_path, capsys)
+  library = PromptLibrary(lib)
+  [near] = library.entries(task="near", role="transfer")
+  gone = library.path(near)
+  os.remove(gone)
+  for command in (["rank", lib, target, "--k", "1"], ["oracle-plan", lib, target]):
+    assert library_cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert f"library entry {near.describe()} cannot be used" in err and "does not exist" in err
+    assert "verify" in err

@@ -53,7 +53,8 @@ def test_add_list_get_remove(tmp_path):
   assert len(lines) == 2 and '"task": "mnli"' in lines[0]
   assert [e.id for e in library.remove([a.id])] == [a.id]
   assert [e.id for e in library.entries()] == [b.id]
-  assert not os.path.exists(library.path(a))
+  with pytest.raises(LibraryError, match="cannot be used: .* does not exist"):
+    library.path(a)  # the files are gone, and no path to them is handed out
   assert library.verify().ok and not library.verify().orphans
 
 
