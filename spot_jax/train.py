@@ -18,7 +18,7 @@ from spot_jax import gin_utils
 def main(argv: Optional[Sequence[str]] = None) -> dict:
   summary, _ = gin_utils.run_command(argv, __doc__, "MODEL_DIR", "train")
   print(json.dumps({"model_dir": summary["model_dir"], "final_step": summary["final_step"],
-                    "best": summary["best"],
+                    "best": summary["best"], "data": summary["data"],
                     "wall_seconds": round(summary["wall_seconds"], 1)}), flush=True)
   return summary
 

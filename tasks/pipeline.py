@@ -1,14 +1,16 @@
 """What every SPoT task shares: vocabulary, output features, bad-row and truncation
-accounting, the example-proportional rate with a clear not-prepared error, and name
+accounting (in a separate read of the data, so training pipelines stay checkpointable), the example-proportional rate with a clear not-prepared error, and name
 lookup with suggestions.
 """
 import collections
+import contextlib
+import contextvars
 import dataclasses
 import difflib
 import functools
 import os
 import threading
-from typing import Callable, Dict, Iterable, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
 from absl import logging
 import seqio
@@ -55,7 +57,7 @@ class Options:
 
 
 class DataStats:
-  """Per-task counters fed from inside tf.data; logged at 1, 10, 100, ... events."""
+  """Per-task counters fed from inside tf.data while a dataset is read under `accounting()`."""
 
   def __init__(self):
     self._lock = threading.Lock()
@@ -79,6 +81,21 @@ class DataStats:
 
 
 STATS = DataStats()
+# Set while `count_examples` builds a dataset. Training and evaluation pipelines are built
+# without it and hold no stateful op (a `tf.py_function` makes a tf.data iterator
+# impossible to checkpoint), so the counting happens in a separate read of the data.
+_ACCOUNTING = contextvars.ContextVar("spot_jax_data_accounting", default=False)
+TRUNCATED = {"inputs": "_truncated_inputs", "targets": "_truncated_targets"}
+
+
+@contextlib.contextmanager
+def accounting():
+  """Datasets built inside count dropped rows (in STATS) and flag truncated examples."""
+  token = _ACCOUNTING.set(True)
+  try:
+    yield
+  finally:
+    _ACCOUNTING.reset(token)
 
 
 def _is_log_point(count: int) -> bool:
@@ -88,7 +105,10 @@ def _is_log_point(count: int) -> bool:
 
 def filter_and_count(dataset: tf.data.Dataset, keep_fn: Callable[[dict], tf.Tensor],
                      *, task_name: str) -> tf.data.Dataset:
-  """`dataset.filter(keep_fn)`, counting and logging every dropped row for the task."""
+  """`dataset.filter(keep_fn)`; under `accounting()` every dropped row is also counted for
+  the task and logged at 1, 10, 100, ... rows."""
+  if not _ACCOUNTING.get():
+    return dataset.filter(keep_fn)
 
   def record_drop():
     n = STATS.add(task_name, "rows_dropped")
@@ -108,7 +128,7 @@ def validate_rows(dataset: tf.data.Dataset, *, task_name: str,
                   text_fields: Sequence[str] = (),
                   predicate: Optional[Callable[[dict], tf.Tensor]] = None
                   ) -> tf.data.Dataset:
-  """Drops rows with an empty text field or failing `predicate`; counts and logs them."""
+  """Drops rows with an empty text field or failing `predicate`."""
 
   def keep(x):
     ok = tf.constant(True)
@@ -128,47 +148,53 @@ def drop_empty_targets(dataset: tf.data.Dataset, *, task_name: str) -> tf.data.D
       task_name=task_name)
 
 
-def log_truncation(dataset: tf.data.Dataset,
-                   sequence_length: Optional[Dict[str, int]] = None,
-                   output_features: Optional[Dict[str, seqio.Feature]] = None,
-                   *, task_name: str) -> tf.data.Dataset:
-  """Counts examples whose inputs/targets exceed the feature length (EOS included).
-
-  The truncation itself is `append_eos_after_trim`, next in the pipeline, which keeps
-  the EOS. The fraction truncated is logged per task at 1, 10, 100, ... examples.
-  """
-  if not sequence_length:
+def flag_truncation(dataset: tf.data.Dataset,
+                    sequence_length: Optional[Dict[str, int]] = None,
+                    output_features: Optional[Dict[str, seqio.Feature]] = None
+                    ) -> tf.data.Dataset:
+  """Under `accounting()`: marks each example whose inputs/targets exceed the feature
+  length (EOS included) with a boolean feature per key (`TRUNCATED`). Placed right before
+  `append_eos_after_trim`, which does the truncation and keeps the EOS. Otherwise a no-op."""
+  if not sequence_length or not _ACCOUNTING.get():
     return dataset
-  keys = [k for k in ("inputs", "targets")
+  keys = [k for k in TRUNCATED
           if sequence_length.get(k) and (output_features is None or k in output_features)]
   eos = {k: int(output_features[k].add_eos) if output_features else 1 for k in keys}
 
-  def record(*flags):
-    seen = STATS.add(task_name, "examples")
-    for key, flag in zip(keys, flags):
-      if bool(flag):
-        STATS.add(task_name, f"truncated_{key}")
-    if _is_log_point(seen):
-      counts = STATS.get(task_name)
-      logging.info("%s: %s", task_name, ", ".join(
-          f"{counts.get(f'truncated_{k}', 0)}/{seen} {k} truncated to "
-          f"{sequence_length[k]} tokens" for k in keys))
-    return True
+  def mark(x):
+    x = dict(x)
+    for k in keys:
+      if k in x:
+        x[TRUNCATED[k]] = tf.size(x[k]) + eos[k] > sequence_length[k]
+    return x
 
-  def count(x):
-    flags = [tf.size(x[k]) + eos[k] > sequence_length[k] if k in x else tf.constant(False)
-             for k in keys]
-    done = tf.ensure_shape(tf.py_function(record, flags, tf.bool), [])
-    with tf.control_dependencies([done]):
-      return {k: tf.identity(v) for k, v in x.items()}
-
-  return dataset.map(count, num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.map(mark, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def truncation_fraction(task_name: str, key: str = "inputs") -> float:
-  counts = STATS.get(task_name)
-  seen = counts.get("examples", 0)
-  return counts.get(f"truncated_{key}", 0) / seen if seen else 0.0
+def count_examples(task: seqio.Task, sequence_length: Mapping[str, int], split: str,
+                   max_examples: Optional[int] = None) -> Dict[str, Any]:
+  """Reads up to `max_examples` of a task's split in order, counting what the training
+  pipeline would truncate and what its validation drops. Returns
+  `{task, split, examples, complete, truncated_inputs, truncated_targets, rows_dropped}`;
+  `complete` is False when the split has more examples than were read."""
+  STATS.reset(task.name)
+  with accounting():
+    ds = task.get_dataset(dict(sequence_length), split=split, shuffle=False, num_epochs=1)
+  if max_examples:
+    ds = ds.take(max_examples + 1)
+  counts = collections.Counter()
+  for ex in ds.as_numpy_iterator():
+    if max_examples and counts["examples"] == max_examples:
+      counts["more"] = 1
+      break
+    counts["examples"] += 1
+    for key, flag in TRUNCATED.items():
+      counts[f"truncated_{key}"] += int(bool(ex.get(flag, False)))
+  return {"task": task.name, "split": split, "examples": counts["examples"],
+          "complete": not counts["more"],
+          "truncated_inputs": counts["truncated_inputs"],
+          "truncated_targets": counts["truncated_targets"],
+          "rows_dropped": STATS.get(task.name).get("rows_dropped", 0)}
 
 
 # ------------------------------------------------------------------ registration
@@ -191,7 +217,7 @@ def add_task(name: str, *, source: seqio.DataSource, opts: Options,
       seqio.preprocessors.tokenize,
       seqio.CacheDatasetPlaceholder(),
       *token_preprocessors,
-      functools.partial(log_truncation, task_name=name),
+      flag_truncation,
       seqio.preprocessors.append_eos_after_trim,
   ]
   if name in seqio.TaskRegistry.names():

@@ -218,6 +218,7 @@ def output_features():
 def register() -> List[str]:
   """Registers the twelve tasks, the corpus task and the backbone mixture (idempotent)."""
   import seqio
+  from spot_jax.tasks import pipeline
   features = output_features()
   names = list(SPECS) + [CORPUS_TASK]
   for name in names:
@@ -229,7 +230,8 @@ def register() -> List[str]:
         source=seqio.FunctionDataSource(functools.partial(_dataset_fn, name),
                                         splits=list(split_sizes),
                                         num_input_examples=split_sizes),
-        preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+        preprocessors=[seqio.preprocessors.tokenize, pipeline.flag_truncation,
+                       seqio.preprocessors.append_eos_after_trim],
         output_features=features, postprocess_fn=_postprocess_fn(name),
         metric_fns=_metric_fns(name))
   if BACKBONE_MIXTURE not in seqio.MixtureRegistry.names():

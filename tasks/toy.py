@@ -11,6 +11,8 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from spot_jax.tasks import pipeline
+
 VOCAB = seqio.ByteVocabulary()
 FEATURES = {"inputs": seqio.Feature(VOCAB, add_eos=True),
             "targets": seqio.Feature(VOCAB, add_eos=True)}
@@ -65,7 +67,8 @@ def register():
         name,
         source=seqio.FunctionDataSource(functools.partial(_dataset_fn, kind),
                                         splits=list(SIZES), num_input_examples=dict(SIZES)),
-        preprocessors=[seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+        preprocessors=[seqio.preprocessors.tokenize, pipeline.flag_truncation,
+                       seqio.preprocessors.append_eos_after_trim],
         output_features=FEATURES, metric_fns=[accuracy])
   if "toy_mt_mixture" not in seqio.MixtureRegistry.names():
     seqio.MixtureRegistry.add("toy_mt_mixture", ["toy_parity_prefixed", "toy_first_prefixed",

@@ -1,12 +1,18 @@
 """seqio datasets for training and evaluation, batched for the model (no packing, as in
 prompt-tuning), and the vocabulary facts a run records."""
-from typing import Mapping, Optional
+import logging
+from typing import Any, Dict, List, Mapping, Optional
 
 import seqio
 import tensorflow as tf
 
 from spot_jax.prompts import prompt_files
 from spot_jax.tasks import pipeline
+
+log = logging.getLogger("spot_jax.data")
+# How many examples per task and split `check_data` reads (in order) before a run.
+DATA_CHECK_EXAMPLES = 50_000
+_CHECKED: Dict[tuple, Dict[str, Any]] = {}
 
 
 def feature_converter() -> seqio.FeatureConverter:
@@ -40,9 +46,7 @@ def output_vocabulary(name: str) -> seqio.Vocabulary:
 
 def vocabulary_hash(vocab: seqio.Vocabulary) -> str:
   """sha256 of the SentencePiece model file, or a name for vocabularies with no file."""
-  if isinstance(vocab, seqio.SentencePieceVocabulary):
-    return prompt_files.vocabulary_hash(vocab.sp_model)
-  return f"{type(vocab).__name__}:{vocab.vocab_size}"
+  return prompt_files.vocabulary_hash_of(vocab)
 
 
 def check_vocabulary_fits(vocab: seqio.Vocabulary, model_vocab_size: int, name: str):
@@ -50,3 +54,37 @@ def check_vocabulary_fits(vocab: seqio.Vocabulary, model_vocab_size: int, name: 
   if vocab.vocab_size > model_vocab_size:
     raise ValueError(f"vocabulary size mismatch: task {name!r} has {vocab.vocab_size} pieces, "
                      f"the model's embedding has {model_vocab_size} rows")
+
+
+def check_data(name: str, *, task_feature_lengths: Mapping[str, int], split: str,
+               max_examples: Optional[int] = DATA_CHECK_EXAMPLES) -> List[Dict[str, Any]]:
+  """Per task of `name` (each task of a mixture) that has `split`: how many of its first
+  `max_examples` examples the feature lengths truncate, and how many rows its validation
+  dropped (`tasks.pipeline.count_examples`). Logs a WARNING for each task with any; a
+  task's result is reused within the process."""
+  provider = pipeline.get_task_or_mixture(name)
+  tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
+  lengths = {k: int(v) for k, v in task_feature_lengths.items()}
+  reports = []
+  for task in tasks:
+    if split not in task.splits:
+      continue
+    key = (task.name, id(task), split, tuple(sorted(lengths.items())), max_examples)
+    if key not in _CHECKED:
+      _CHECKED[key] = report = pipeline.count_examples(task, lengths, split, max_examples)
+      _warn(report, lengths)
+    reports.append(dict(_CHECKED[key]))
+  return reports
+
+
+def _warn(report: Dict[str, Any], lengths: Mapping[str, int]) -> None:
+  seen = f"{'' if report['complete'] else 'the first '}{report['examples']}"
+  for key in ("inputs", "targets"):
+    n = report[f"truncated_{key}"]
+    if n:
+      log.warning("%s (%s): %d of %s examples have %s longer than %d tokens (EOS included); "
+                  "they are truncated. Raise TASK_FEATURE_LENGTHS['%s'] to keep them whole.",
+                  report["task"], report["split"], n, seen, key, lengths[key], key)
+  if report["rows_dropped"]:
+    log.warning("%s (%s): %d empty or malformed rows were dropped while reading %s examples.",
+                report["task"], report["split"], report["rows_dropped"], seen)

@@ -5,9 +5,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import random  # pylint: disable=g-import-not-at-top
+import zlib
 
 import pytest
 import sentencepiece as spm
+import tensorflow as tf
 
 WORDS = ("cola sst2 mrpc qqp stsb mnli qnli rte wnli boolq cb copa multirc record wic "
          "wsc drop race cr cxc winogrande hellaswag cosmos_qa doc_nli yelp_polarity_reviews "
@@ -136,6 +138,52 @@ def tiny_tasks(tiny_vocab, local_dirs):
   cr_dir, cxc_dir = local_dirs
   return registration.register_all(tiny_vocab, prefix=PREFIX, cr_dir=cr_dir,
                                     cxc_dir=cxc_dir)
+
+
+def _hand_rows(builder, split, **unused_kwargs):
+  """Rows for the multiple-choice datasets whose nested features TFDS's mock cannot fill."""
+  del split
+  if builder.name == "hellaswag":
+    rows = {"context": ["He opens the door.", "She sings."],
+            "endings": [["a", "b", "c", "d"], ["e", "f", "g"]],  # second is malformed
+            "activity_label": ["x", "y"], "label": [3, 0],
+            "split_type": ["indomain", "indomain"], "source_id": ["s1", "s2"]}
+    rows["endings"] = tf.ragged.constant(rows["endings"])
+  else:
+    rows = {"article": ["Tom is ten.", "Ann is six."],
+            "questions": tf.ragged.constant([["Age?", "Name?"], ["Age?"]]),
+            "answers": tf.ragged.constant([["B", "A"], ["C"]]),
+            "options": tf.ragged.constant([[["9", "10", "11", "12"],
+                                            ["Tom", "Bob", "Ann", "Sue"]],
+                                           [["4", "5", "6", "7"]]]),
+            "example_id": ["r1", "r2"]}
+  return tf.data.Dataset.from_tensor_slices(rows)
+
+
+@pytest.fixture(scope="session")
+def hand_rows():
+  """`as_dataset_fn` for `tfds.testing.mock_data` with hand-written HellaSwag/RACE rows."""
+  return _hand_rows
+
+
+def _checkpointable_rows(builder, split, *, num_examples=8, **unused_kwargs):
+  """TFDS's random examples, serialized and decoded as a prepared dataset is read: from
+  in-memory records through `features.deserialize_example`. Unlike mock_data's default
+  (`from_generator`, a Python op), this dataset's iterator can be checkpointed."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  if builder.name in ("hellaswag", "race"):
+    return _hand_rows(builder, split)
+  features = builder.info.features
+  records = list(tfds.testing.mocking.SerializedRandomFakeGenerator(
+      features, num_examples=num_examples, seed=zlib.crc32(split.encode()),
+      constant_dynamic_shape=True))
+  return tf.data.Dataset.from_tensor_slices(records).map(features.deserialize_example)
+
+
+@pytest.fixture(scope="session")
+def checkpointable_rows():
+  """`as_dataset_fn` for `tfds.testing.mock_data` whose datasets hold no stateful op."""
+  return _checkpointable_rows
 
 
 @pytest.fixture(autouse=True)

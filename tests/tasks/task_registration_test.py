@@ -40,48 +40,27 @@ def test_task_yields_tokenized_examples(name, tiny_tasks, tiny_vocab, tfds_metad
   check_tokenized(examples, tiny_vocab.vocab_size)
 
 
-def _hand_rows(builder, split, **unused_kwargs):
-  del split
-  if builder.name == "hellaswag":
-    rows = {"context": ["He opens the door.", "She sings."],
-            "endings": [["a", "b", "c", "d"], ["e", "f", "g"]],  # second is malformed
-            "activity_label": ["x", "y"], "label": [3, 0],
-            "split_type": ["indomain", "indomain"], "source_id": ["s1", "s2"]}
-    rows["endings"] = tf.ragged.constant(rows["endings"])
-  else:
-    rows = {"article": ["Tom is ten.", "Ann is six."],
-            "questions": tf.ragged.constant([["Age?", "Name?"], ["Age?"]]),
-            "answers": tf.ragged.constant([["B", "A"], ["C"]]),
-            "options": tf.ragged.constant([[["9", "10", "11", "12"],
-                                            ["Tom", "Bob", "Ann", "Sue"]],
-                                           [["4", "5", "6", "7"]]]),
-            "example_id": ["r1", "r2"]}
-  return tf.data.Dataset.from_tensor_slices(rows)
-
-
 @pytest.mark.parametrize("name,expected", [(names.HELLASWAG, 1), (names.RACE_MIDDLE, 3),
                                            (names.RACE_HIGH, 3)])
 def test_multiple_choice_tasks_from_hand_rows(name, expected, tiny_tasks, tiny_vocab,
-                                              tfds_metadata):
+                                              tfds_metadata, hand_rows):
   task = seqio.get_mixture_or_task(PREFIX + name)
-  pipeline.STATS.reset(task.name)
-  with tfds.testing.mock_data(as_dataset_fn=_hand_rows, data_dir=tfds_metadata):
+  with tfds.testing.mock_data(as_dataset_fn=hand_rows, data_dir=tfds_metadata):
     examples = list(task.get_dataset(LENGTHS, split="validation", shuffle=False)
                     .as_numpy_iterator())
+    counted = pipeline.count_examples(task, LENGTHS, "validation")
   check_tokenized(examples, tiny_vocab.vocab_size)
-  assert len(examples) == expected
-  if name == names.HELLASWAG:
-    assert pipeline.STATS.get(task.name)["rows_dropped"] == 1
+  assert len(examples) == expected == counted["examples"]
+  assert counted["rows_dropped"] == (1 if name == names.HELLASWAG else 0)
 
 
 @pytest.mark.parametrize("name", LOCAL)
 def test_local_file_tasks_drop_and_count_bad_rows(name, tiny_tasks, tiny_vocab):
   task = seqio.get_mixture_or_task(PREFIX + name)
-  pipeline.STATS.reset(task.name)
   examples = list(task.get_dataset(LENGTHS, split="train", shuffle=False)
                   .as_numpy_iterator())
   check_tokenized(examples, tiny_vocab.vocab_size)
-  dropped = pipeline.STATS.get(task.name)["rows_dropped"]
+  dropped = pipeline.count_examples(task, LENGTHS, "train")["rows_dropped"]
   if name == names.CR:
     assert (len(examples), dropped) == (3, 3)
     assert [tiny_vocab.decode(e["targets"].tolist()) for e in examples] == [
@@ -101,26 +80,27 @@ def test_local_task_without_directory_says_what_to_do(tiny_vocab):
     task.get_dataset(LENGTHS, split="train")
 
 
-def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata, caplog):
-  caplog.set_level(logging.INFO, logger="absl")
+def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata):
   task = seqio.get_mixture_or_task(PREFIX + names.glue_task("mnli"))
-  pipeline.STATS.reset(task.name)
   lengths = {"inputs": 6, "targets": 8}
   with tfds.testing.mock_data(num_examples=3, data_dir=tfds_metadata):
     examples = list(task.get_dataset(lengths, split="train", shuffle=False)
                     .as_numpy_iterator())
+    counted = pipeline.count_examples(task, lengths, "train")
+    first_two = pipeline.count_examples(task, lengths, "train", max_examples=2)
   assert len(examples) == 3
   for ex in examples:
     assert len(ex["inputs"]) == 6 and ex["inputs"][-1] == 1
-  assert pipeline.truncation_fraction(task.name, "inputs") == 1.0
-  assert pipeline.truncation_fraction(task.name, "targets") == 0.0
-  assert f"{task.name}: 1/1 inputs truncated to 6 tokens" in caplog.text
+    assert not set(pipeline.TRUNCATED.values()) & set(ex), "flags only while accounting"
+  assert counted == {"task": task.name, "split": "train", "examples": 3, "complete": True,
+                     "truncated_inputs": 3, "truncated_targets": 0, "rows_dropped": 0}
+  assert (first_two["examples"], first_two["complete"], first_two["truncated_inputs"]) == (
+      2, False, 2)
 
 
 def test_empty_rows_dropped_and_counted(tiny_tasks, tfds_metadata, caplog):
   caplog.set_level(logging.WARNING, logger="absl")
   task = seqio.get_mixture_or_task(PREFIX + names.glue_task("cola"))
-  pipeline.STATS.reset(task.name)
 
   def rows(builder, split, **unused_kwargs):
     del builder, split
@@ -130,8 +110,9 @@ def test_empty_rows_dropped_and_counted(tiny_tasks, tfds_metadata, caplog):
   with tfds.testing.mock_data(as_dataset_fn=rows, data_dir=tfds_metadata):
     examples = list(task.get_dataset(LENGTHS, split="train", shuffle=False)
                     .as_numpy_iterator())
+    counted = pipeline.count_examples(task, LENGTHS, "train")
   assert len(examples) == 1
-  assert pipeline.STATS.get(task.name)["rows_dropped"] == 2
+  assert (counted["examples"], counted["rows_dropped"]) == (1, 2)
   assert f"{task.name}: dropped 1 empty or malformed rows so far" in caplog.text
 
 
