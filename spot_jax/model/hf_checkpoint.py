@@ -60,15 +60,31 @@ def config_from_hf(hf: Mapping[str, Any], **overrides: Any) -> T5Config:
   return T5Config(**fields)
 
 
-def read_hf_config(path: str, **overrides: Any) -> T5Config:
-  """T5Config from `path/config.json`."""
+def scales_decoder_outputs(hf: Mapping[str, Any]) -> bool:
+  """Whether transformers multiplies the decoder output by d_model**-0.5 before `lm_head`
+  for this `config.json` (its T5Config rule): `scale_decoder_outputs` where the file has it,
+  else unless `tie_word_embeddings` is false (the original T5 scales, T5 v1.1 files say
+  false). transformers 5 writes `scale_decoder_outputs: true` for any T5Config built
+  without `tie_word_embeddings=False`."""
+  if "scale_decoder_outputs" in hf:
+    return bool(hf["scale_decoder_outputs"])
+  return hf.get("tie_word_embeddings", True) is not False
+
+
+def read_hf_json(path: str) -> Dict[str, Any]:
+  """The `config.json` of a Hugging Face checkpoint directory, as a dict."""
   file = os.path.join(path, CONFIG_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f"checkpoint path does not exist: {path}")
   if not os.path.isfile(file):
     raise FileNotFoundError(f"no {CONFIG_FILE} in Hugging Face checkpoint directory {path}")
   with open(file) as f:
-    return config_from_hf(json.load(f), **overrides)
+    return json.load(f)
+
+
+def read_hf_config(path: str, **overrides: Any) -> T5Config:
+  """T5Config from `path/config.json`."""
+  return config_from_hf(read_hf_json(path), **overrides)
 
 
 def _safetensors_files(path: str) -> list:
@@ -135,8 +151,13 @@ def _pairs(c: T5Config):
         yield f"{hf}.{ffn}.DenseReluDense.{w}.weight", f"{t5x}/mlp/{w}/kernel", True
 
 
-def hf_to_params(state: Mapping[str, np.ndarray], config: T5Config) -> Dict[str, Any]:
-  """Our nested parameter tree from a HF T5 v1.1 state dict; every HF tensor must be used."""
+def hf_to_params(state: Mapping[str, np.ndarray], config: T5Config,
+                 output_scale: float = 1.0) -> Dict[str, Any]:
+  """Our nested parameter tree from a HF T5 v1.1 state dict; every HF tensor must be used.
+
+  `output_scale` is the factor transformers applies to the decoder output before `lm_head`
+  (d_model**-0.5 where `scales_decoder_outputs`); our model has no such step, so it is
+  folded into the output kernel (the logits are linear in it)."""
   state = dict(state)
   if "lm_head.weight" not in state:
     raise HFCheckpointError("the checkpoint has no lm_head.weight: its output layer is tied to "
@@ -165,12 +186,17 @@ def hf_to_params(state: Mapping[str, np.ndarray], config: T5Config) -> Dict[str,
     raise HFCheckpointError("Hugging Face checkpoint does not match the config "
                             f"({config.num_encoder_layers}+{config.num_decoder_layers} layers): "
                             + "; ".join(problems))
+  if output_scale != 1.0:
+    kernel = flat["decoder/logits_dense/kernel"]
+    flat["decoder/logits_dense/kernel"] = (
+        kernel.astype(np.float32) * np.float32(output_scale)).astype(kernel.dtype)
   return unflatten(flat)
 
 
 def params_to_hf(params: Mapping[str, Any], config: T5Config,
                  include_tied: bool = True) -> Dict[str, np.ndarray]:
-  """HF state dict (numpy) from our tree, e.g. for `T5ForConditionalGeneration.load_state_dict`.
+  """HF state dict (numpy) from our tree, e.g. for `T5ForConditionalGeneration.load_state_dict`
+  of a model whose config does not scale decoder outputs (`tie_word_embeddings=False`).
 
   `include_tied` adds the encoder/decoder copies of the embedding that HF's state dict lists.
   """
@@ -189,8 +215,10 @@ def params_to_hf(params: Mapping[str, Any], config: T5Config,
 
 def read_hf_checkpoint(path: str, dtype: DTypeLike = None,
                        config: Optional[T5Config] = None) -> Tuple[Dict[str, Any], T5Config]:
-  """(params, config) from a HF T5 v1.1 directory; `config` defaults to its config.json."""
+  """(params, config) from a HF T5 v1.1 directory; `config` defaults to its config.json.
+  A config that scales the decoder output (`scales_decoder_outputs`) is honoured."""
   path = os.fspath(path)
-  hf_config = read_hf_config(path)
-  config = config or hf_config
-  return hf_to_params(read_hf_state_dict(path, dtype), config), config
+  hf = read_hf_json(path)
+  config = config or config_from_hf(hf)
+  scale = config.emb_dim ** -0.5 if scales_decoder_outputs(hf) else 1.0
+  return hf_to_params(read_hf_state_dict(path, dtype), config, output_scale=scale), config

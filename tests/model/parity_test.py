@@ -143,11 +143,15 @@ RANDOM_CONFIGS = [
 ]
 
 
-def _random_hf_checkpoint(hf_kwargs, seed, directory):
-  """A random HF T5 v1.1, saved with save_pretrained (safetensors)."""
+def _random_hf_checkpoint(hf_kwargs, seed, directory, scale_decoder_outputs=False):
+  """A random HF T5 v1.1, saved with save_pretrained (safetensors). With
+  `scale_decoder_outputs` its config is transformers 5's default one, which multiplies the
+  decoder output by d_model**-0.5 before the (here untied) lm_head."""
   torch.manual_seed(seed)
-  cfg = transformers.T5Config(feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-                              decoder_start_token_id=0, **hf_kwargs)
+  untied = {} if scale_decoder_outputs else {"tie_word_embeddings": False}
+  cfg = transformers.T5Config(feed_forward_proj="gated-gelu", decoder_start_token_id=0,
+                              **untied, **hf_kwargs)
+  assert cfg.scale_decoder_outputs == scale_decoder_outputs
   model = transformers.T5ForConditionalGeneration(cfg)
   # Output weights scaled so the logits are O(1..5), as in the fixture, not O(sqrt(d_model)).
   model.lm_head.weight = torch.nn.Parameter(
@@ -174,6 +178,21 @@ def test_random_hf_configs_through_safetensors(tmp_path, index, record_property)
   batch = _batch(10 + index, c.vocab_size,
                  enc_lengths=[enc_len, enc_len // 2, 3], dec_lengths=[dec_len, 2, dec_len - 5])
   _compare(f"random_config_{index}", c, params, batch, record_property)
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_decoder_output_scaling_of_hf_configs(tmp_path, scale, record_property):
+  """Logits of the checkpoint as transformers itself loads it (`from_pretrained`), with and
+  without `scale_decoder_outputs` in its config.json."""
+  hf_kwargs, (enc_len, dec_len) = RANDOM_CONFIGS[1]
+  path = _random_hf_checkpoint(hf_kwargs, seed=7, directory=tmp_path / "hf",
+                               scale_decoder_outputs=scale)
+  params, c = checkpoints.load_checkpoint(path)
+  theirs = [transformers.T5ForConditionalGeneration.from_pretrained(path).to(dtype).eval()
+            for dtype in (torch.float32, torch.float64)]
+  assert all(m.config.scale_decoder_outputs == scale for m in theirs)
+  batch = _batch(30, c.vocab_size, enc_lengths=[enc_len, 9, 3], dec_lengths=[dec_len, 2, 7])
+  _compare(f"scale_decoder_outputs_{scale}", c, params, batch, record_property, *theirs)
 
 
 @pytest.mark.parametrize("num_buckets,max_distance",
