@@ -15,12 +15,18 @@ shipped tiny frozen backbone (`spot_jax.embedded`):
 Everything lands in one output directory, with TensorBoard logs of every run.
 
   python -m spot_jax.pipeline --out spot_jax_demo
+
+Flags may also come from the environment variable SPOT_JAX_PIPELINE_FLAGS (read before the
+command line, whose flags win). Every setting is checked before the first run; rerunning on
+an existing `--out` resumes it, and only with the settings it was started with.
 """
 import argparse
 import dataclasses
 import json
 import logging
 import os
+import shlex
+import sys
 import time
 import zlib
 from typing import Any, Dict, List, Optional, Sequence
@@ -28,6 +34,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 log = logging.getLogger("spot_jax.pipeline")
+
+FLAGS_ENV = "SPOT_JAX_PIPELINE_FLAGS"
+CONFIG_FILE = "pipeline_config.json"
 
 EMBEDDING_SEED = 1000
 INIT_METHODS = ("random_uniform", "class_labels", "spot_top1", "spot_top_k_weighted_average",
@@ -52,6 +61,76 @@ class PipelineConfig:
   targets: Optional[Sequence[str]] = None
   backbone_dir: Optional[str] = None  # default: the shipped backbone (spot_jax/assets)
 
+  def __post_init__(self):
+    from spot_jax import paths
+    object.__setattr__(self, "out_dir", paths.absolute(self.out_dir))
+    object.__setattr__(self, "backbone_dir", paths.absolute(self.backbone_dir))
+    for name in ("source_seeds", "target_seeds"):
+      object.__setattr__(self, name, tuple(getattr(self, name)))
+    for name in ("sources", "targets"):
+      if getattr(self, name) is not None:
+        object.__setattr__(self, name, tuple(getattr(self, name)))
+
+  def problems(self) -> List[str]:
+    """Every setting that cannot run, one message each naming the flag and the value."""
+    from spot_jax.tasks import synthetic
+    from spot_jax.transfer import similarity
+    out = []
+    for name in ("source_steps", "target_steps", "embedding_step", "prompt_length",
+                 "batch_size", "top_k"):
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        out.append(f"--{name} {value!r}: expected a positive integer")
+    if isinstance(self.embedding_step, int) and isinstance(self.source_steps, int) and \
+        self.embedding_step > self.source_steps:
+      out.append(f"--embedding_step {self.embedding_step}: the task embedding is the prompt "
+                 f"at that step, so it must be at most --source_steps ({self.source_steps})")
+    if self.num_eval_examples is not None and self.num_eval_examples < 1:
+      out.append(f"--num_eval_examples {self.num_eval_examples}: expected a positive integer")
+    for name in ("source_seeds", "target_seeds"):
+      seeds = getattr(self, name)
+      if not seeds:
+        out.append(f"--{name}: give at least one seed")
+      elif len(set(seeds)) != len(seeds):
+        out.append(f"--{name} {list(seeds)}: each seed once (runs are named by seed)")
+    if self.metric not in similarity.METRICS:
+      out.append(f"--metric {self.metric!r}: expected one of {sorted(similarity.METRICS)}")
+    for name, known in (("sources", synthetic.SOURCE_TASKS),
+                        ("targets", synthetic.TARGET_TASKS)):
+      for task in getattr(self, name) or ():
+        if task not in known:
+          out.append(f"--{name} {task!r}: not a {name[:-1]} task of the suite; expected "
+                     f"some of {list(known)}")
+    if self.backbone_dir and not os.path.isdir(self.backbone_dir):
+      out.append(f"--backbone_dir {self.backbone_dir!r}: no such directory")
+    return out
+
+  def check(self) -> None:
+    problems = self.problems()
+    if problems:
+      raise ValueError("pipeline settings cannot run:\n  " + "\n  ".join(problems))
+
+  def to_json(self) -> Dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def check_resumable(cfg: PipelineConfig) -> None:
+  """An existing output directory resumes only with the settings it was started with:
+  otherwise its finished runs would be reported under the new settings."""
+  path = os.path.join(cfg.out_dir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = cfg.to_json()
+  differs = [f"{key}: {old.get(key)!r} before, {new.get(key)!r} now"
+             for key in sorted(set(old) | set(new))
+             if key != "out_dir" and old.get(key) != new.get(key)]
+  if differs:
+    raise ValueError(f"{cfg.out_dir} holds a pipeline run with other settings ({path}); "
+                     "rerun with the same settings to resume it, or give another --out. "
+                     "Differences:\n  " + "\n  ".join(differs))
+
 
 class Progress:
   """Console lines per stage with a running ETA from the mean time per unit."""
@@ -73,6 +152,8 @@ class Study:
   """One run of the pipeline; `run()` executes all stages and returns the summary."""
 
   def __init__(self, cfg: PipelineConfig):
+    cfg.check()
+    check_resumable(cfg)
     from spot_jax import embedded
     from spot_jax.tasks import synthetic
     from spot_jax.transfer.prompt_library import PromptLibrary
@@ -93,6 +174,7 @@ class Study:
     self.library = PromptLibrary(os.path.join(cfg.out_dir, "library"), create=True)
     self.results: List[Dict[str, Any]] = []
     self.pairs: List[Dict[str, Any]] = []
+    self.data: Dict[tuple, Dict[str, Any]] = {}  # per (task, split): what was truncated
 
   def _train(self, **kwargs):
     from spot_jax.training import trainer
@@ -103,7 +185,10 @@ class Study:
                 num_eval_examples=cfg.num_eval_examples, log_period=50,
                 keep_checkpoints=1, prompt_save_steps=())
     args.update(kwargs)
-    return trainer.train(**args)
+    out = trainer.train(**args)
+    for report in out["data"]:
+      self.data[(report["task"], report["split"])] = report
+    return out
 
   # -- stage 1 + 2: sources and the library ---------------------------------------------
   def train_sources(self):
@@ -268,8 +353,8 @@ class Study:
 
   def run(self) -> Dict[str, Any]:
     start = time.time()
-    with open(os.path.join(self.cfg.out_dir, "pipeline_config.json"), "w") as f:
-      json.dump(dataclasses.asdict(self.cfg), f, indent=2)
+    with open(os.path.join(self.cfg.out_dir, CONFIG_FILE), "w") as f:
+      json.dump(self.cfg.to_json(), f, indent=2)
     self.train_sources()
     embeddings = self.embed_targets()
     Progress(3, "similarity matrix", 1)
@@ -278,7 +363,8 @@ class Study:
     report = self.report(sim)
     summary = {"out_dir": self.cfg.out_dir, "wall_seconds": round(time.time() - start, 1),
                "correlation": report["correlation"],
-               "library_ok": self.library.verify().ok}
+               "library_ok": self.library.verify().ok,
+               "data": [self.data[key] for key in sorted(self.data)]}
     with open(os.path.join(self.cfg.out_dir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2, default=str)
     return summary
@@ -300,7 +386,8 @@ def main(argv: Optional[Sequence[str]] = None):
   parser.add_argument("--metric", default=defaults.metric)
   parser.add_argument("--backbone_dir", default=None,
                       help="backbone.msgpack + config.json (default: the shipped backbone)")
-  args = parser.parse_args(argv)
+  argv = list(sys.argv[1:] if argv is None else argv)
+  args = parser.parse_args(shlex.split(os.environ.get(FLAGS_ENV, "")) + argv)
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
   for noisy in ("absl", "jax", "orbax", "tensorflow", "seqio", "spot_jax.train"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -311,6 +398,13 @@ def main(argv: Optional[Sequence[str]] = None):
                        top_k=args.top_k, num_eval_examples=args.num_eval_examples,
                        metric=args.metric, sources=args.sources, targets=args.targets,
                        backbone_dir=args.backbone_dir)
+  problems = cfg.problems()
+  if problems:  # before any run: a usage error naming each flag, not a traceback later
+    parser.error("\n  ".join(["settings that cannot run:"] + problems))
+  try:
+    check_resumable(cfg)
+  except ValueError as e:
+    parser.error(str(e))
   print(json.dumps(Study(cfg).run(), default=str))
 
 

@@ -24,6 +24,11 @@ def test_reduced_pipeline_writes_every_artifact(tmp_path, caplog):
                                 sources=SOURCES, targets=TARGETS)
   summary = pipeline.Study(cfg).run()
   assert summary["library_ok"]
+  # The bundled suite's rows fit the feature lengths: counted, nothing truncated.
+  counted = {(r["task"], r["split"]) for r in summary["data"]}
+  assert {(t, "train") for t in SOURCES + TARGETS} <= counted
+  assert all(r["examples"] > 0 and r["truncated_inputs"] == r["truncated_targets"] == 0
+             for r in summary["data"])
   # The table: JSON and markdown agree, one row per target plus the average.
   with open(os.path.join(out, "results.json")) as f:
     table = json.load(f)
@@ -58,3 +63,57 @@ def test_reduced_pipeline_writes_every_artifact(tmp_path, caplog):
   with open(os.path.join(out, "results.json")) as f:
     assert json.load(f)["cells"] == table["cells"]
   assert again["library_ok"]
+
+
+# --- Settings are checked before the first run ------------------------------------------------
+
+@pytest.mark.parametrize("flags,messages", [
+    (["--top_k", "0"], ["--top_k 0: expected a positive integer"]),
+    (["--embedding_step", "10", "--source_steps", "5"],
+     ["--embedding_step 10: the task embedding is the prompt at that step, so it must be at "
+      "most --source_steps (5)"]),
+    (["--target_steps", "-1", "--source_seeds", "1", "1", "--targets", "synth_nli_townz"],
+     ["--target_steps -1: expected a positive integer",
+      "--source_seeds [1, 1]: each seed once", "--targets 'synth_nli_townz': not a target task"]),
+])
+def test_bad_settings_stop_before_any_run(tmp_path, monkeypatch, capsys, flags, messages):
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(SystemExit) as e:
+    pipeline.main(["--out", "study", *flags])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  for message in messages:
+    assert message in err
+  assert not (tmp_path / "study").exists()
+
+
+def test_an_existing_run_resumes_only_with_its_settings(tmp_path, monkeypatch, capsys):
+  monkeypatch.chdir(tmp_path)
+  (tmp_path / "study").mkdir()
+  before = pipeline.PipelineConfig(out_dir="study", source_steps=5, embedding_step=5)
+  (tmp_path / "study" / pipeline.CONFIG_FILE).write_text(json.dumps(before.to_json()))
+  with pytest.raises(SystemExit):
+    pipeline.main(["--out", "study", "--source_steps", "7", "--embedding_step", "5"])
+  err = capsys.readouterr().err
+  assert "holds a pipeline run with other settings" in err
+  assert "source_steps: 5 before, 7 now" in err
+  assert json.loads((tmp_path / "study" / pipeline.CONFIG_FILE).read_text()) == before.to_json()
+
+
+def test_relative_out_and_flags_from_the_environment(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setenv(pipeline.FLAGS_ENV, "--source_steps 9 --embedding_step 4 --top_k 2")
+  seen = []
+
+  class Recorded:  # what main() hands the study, without running it
+    def __init__(self, cfg):
+      seen.append(cfg)
+
+    def run(self):
+      return {}
+
+  monkeypatch.setattr(pipeline, "Study", Recorded)
+  pipeline.main(["--out", "rel/study", "--top_k", "1"])
+  [cfg] = seen
+  assert cfg.out_dir == str(tmp_path / "rel" / "study")
+  assert (cfg.source_steps, cfg.top_k) == (9, 1)  # the command line wins over the environment
