@@ -14,19 +14,19 @@ INSTALL_REQUIRES = [
     "tensorflow-text==2.21.1",
     "tensorflow-datasets==4.9.10",
     "sentencepiece==0.2.3",
-    "tensorstore",
-    "tensorboard",
-    "msgpack",
-    "safetensors",
+    "tensorstore==0.1.86",
+    "tensorboard==2.21.0",
+    "msgpack==1.2.4",
+    "safetensors==0.8.0",
     "numpy==2.4.6",
     "protobuf==7.36.2",
-    "scipy",
-    "scikit-learn",
-    "matplotlib",
+    "scipy==1.17.1",
+    "scikit-learn==1.9.1",
+    "matplotlib==3.11.2",
 ]
 
 TEST_REQUIRES = [
-    "pytest",
+    "pytest==9.2.0",
     "torch==2.13.0",  # exactly: a looser range pulls a multi-GB CUDA build
     "transformers==5.23.0",
     "peft==0.21.2",

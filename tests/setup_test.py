@@ -1,0 +1,19 @@
+"""A fresh install months from now gets the versions the suite passed with."""
+import ast
+import pathlib
+
+SETUP = pathlib.Path(__file__).resolve().parents[1] / "setup.py"
+
+
+def _lists():
+  tree = ast.parse(SETUP.read_text())
+  return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
+          if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+          and node.targets[0].id.endswith("_REQUIRES")}
+
+
+def test_every_requirement_is_pinned_exactly():
+  lists = _lists()
+  assert {"INSTALL_REQUIRES", "TEST_REQUIRES"} <= set(lists)
+  loose = [req for reqs in lists.values() for req in reqs if "==" not in req]
+  assert not loose, f"pin these to the versions the suite passes with: {loose}"
