@@ -222,3 +222,40 @@ def read_hf_checkpoint(path: str, dtype: DTypeLike = None,
   config = config or config_from_hf(hf)
   scale = config.emb_dim ** -0.5 if scales_decoder_outputs(hf) else 1.0
   return hf_to_params(read_hf_state_dict(path, dtype), config, output_scale=scale), config
+
+
+def hf_config_dict(config: T5Config) -> Dict[str, Any]:
+  """The `config.json` of a T5 v1.1 model for transformers: gated-GELU, untied output layer,
+  decoder outputs not scaled (T5X's convention, which `params_to_hf` keeps)."""
+  return {
+      "architectures": ["T5ForConditionalGeneration"], "model_type": "t5",
+      "vocab_size": config.vocab_size, "d_model": config.emb_dim, "d_kv": config.head_dim,
+      "d_ff": config.mlp_dim, "num_heads": config.num_heads,
+      "num_layers": config.num_encoder_layers, "num_decoder_layers": config.num_decoder_layers,
+      "relative_attention_num_buckets": config.relative_attention_num_buckets,
+      "relative_attention_max_distance": config.relative_attention_max_distance,
+      "dropout_rate": config.dropout_rate, "layer_norm_epsilon": config.layer_norm_epsilon,
+      "feed_forward_proj": "gated-gelu", "is_encoder_decoder": True,
+      "tie_word_embeddings": False, "scale_decoder_outputs": False,
+      "decoder_start_token_id": 0, "pad_token_id": 0, "eos_token_id": 1,
+      "_name_or_path": config.name,
+  }
+
+
+def write_hf_checkpoint(params: Mapping[str, Any], config: T5Config, out_dir: str) -> str:
+  """Writes `params` as a Hugging Face directory (`config.json` + `model.safetensors`, float32)
+  that `T5ForConditionalGeneration.from_pretrained` loads; returns the directory."""
+  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
+  state = {k: np.ascontiguousarray(np.asarray(v, np.float32))
+           for k, v in params_to_hf(params, config, include_tied=False).items()}
+  os.makedirs(out_dir, exist_ok=True)
+  weights = os.path.join(out_dir, SAFETENSORS_FILE)
+  tmp = f"{weights}.{os.getpid()}.tmp"
+  save_file(state, tmp, metadata={"format": "pt"})
+  os.replace(tmp, weights)
+  config_path = os.path.join(out_dir, CONFIG_FILE)
+  with open(f"{config_path}.tmp", "w") as f:
+    json.dump(hf_config_dict(config), f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(f"{config_path}.tmp", config_path)
+  return out_dir

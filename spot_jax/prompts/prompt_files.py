@@ -293,7 +293,8 @@ def write_atomically(path: str, data: bytes) -> None:
   _fsync_dir(directory)
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+def npy_bytes(array: np.ndarray) -> bytes:
+  """`array` as the bytes of a `.npy` file (no pickle)."""
   buffer = io.BytesIO()
   np.save(buffer, array, allow_pickle=False)
   return buffer.getvalue()
@@ -311,7 +312,7 @@ def save_prompt(path: PathLike, prompt: Any,
   metadata = complete_metadata(array, metadata)
   os.makedirs(os.path.dirname(os.path.abspath(npy_path)), exist_ok=True)
   sidecar = json.dumps(metadata.to_dict(), indent=2, sort_keys=True) + "\n"
-  write_atomically(npy_path, _npy_bytes(array))
+  write_atomically(npy_path, npy_bytes(array))
   write_atomically(json_path, sidecar.encode("utf-8"))  # The sidecar commits the pair.
   return npy_path
 
@@ -332,9 +333,10 @@ def load_metadata(path: PathLike) -> PromptMetadata:
   return PromptMetadata.from_dict(data)
 
 
-def load_prompt_array(path: PathLike) -> np.ndarray:
-  """The `[P, D]` float32 array of a `.npy` file, never unpickling anything."""
-  npy_path, _ = prompt_paths(path)
+def read_npy(npy_path: PathLike) -> np.ndarray:
+  """The `[P, D]` float32 array of the numpy file at exactly `npy_path` (any name),
+  never unpickling anything."""
+  npy_path = os.fspath(npy_path)
   try:
     with open(npy_path, "rb") as f:
       magic = f.read(len(NPY_MAGIC))
@@ -353,6 +355,11 @@ def load_prompt_array(path: PathLike) -> np.ndarray:
   if not np.issubdtype(array.dtype, np.floating):
     raise PromptFileError(f"prompt array {npy_path} must hold floats, got dtype {array.dtype}")
   return np.ascontiguousarray(array.astype(np.float32, copy=False))
+
+
+def load_prompt_array(path: PathLike) -> np.ndarray:
+  """The `[P, D]` float32 array of a prompt file's `.npy`, never unpickling anything."""
+  return read_npy(prompt_paths(path)[0])
 
 
 def load_prompt(path: PathLike, *, expected_shape: Optional[Sequence[Optional[int]]] = None,
