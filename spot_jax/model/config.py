@@ -77,6 +77,20 @@ def get_config(size: str, **overrides: Any) -> T5Config:
   return SIZES[size].replace(**overrides)
 
 
+def config_from_json(path: str) -> T5Config:
+  """A T5Config from a JSON file of its fields, or one that nests them under "config" (the
+  shipped backbone's `config.json`, written by tools/build_backbone.py)."""
+  import json  # pylint: disable=g-import-not-at-top
+  with open(path) as f:
+    fields = json.load(f)
+  fields = fields.get("config", fields)
+  known = {f.name for f in dataclasses.fields(T5Config)}
+  unknown = sorted(set(fields) - known)
+  if unknown:
+    raise ValueError(f"{path}: unknown T5Config fields {unknown}; known: {sorted(known)}")
+  return T5Config(**fields)
+
+
 def _attention_shapes(c: T5Config) -> Dict[str, Dict[str, Tuple[int, ...]]]:
   hk = c.num_heads * c.head_dim
   return {"query": {"kernel": (c.emb_dim, hk)}, "key": {"kernel": (c.emb_dim, hk)},

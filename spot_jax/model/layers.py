@@ -150,7 +150,11 @@ class Attention(nn.Module):
 
 
 class GatedGeluMlp(nn.Module):
-  """`wo(gelu(wi_0 x) * wi_1 x)` with dropout on the hidden activation."""
+  """`wo(gelu(wi_0 x) * wi_1 x)` with dropout on the hidden activation.
+
+  The hidden activation `[B, L, mlp]` (the "neurons" of Su et al.'s activated-neuron
+  indicator) is sown as `intermediates/.../mlp/hidden` when the caller makes that
+  collection mutable; otherwise the sow costs nothing."""
   config: T5Config
 
   @nn.compact
@@ -159,6 +163,7 @@ class GatedGeluMlp(nn.Module):
     gate = nn.gelu(Dense(c, c.mlp_dim, ("embed", "mlp"), name="wi_0")(x), approximate=True)
     h = gate * Dense(c, c.mlp_dim, ("embed", "mlp"), name="wi_1")(x)
     h = constrain(h, ("batch", "length", "mlp"))
+    self.sow("intermediates", "hidden", h)
     h = nn.Dropout(c.dropout_rate)(h, deterministic=deterministic)
     return Dense(c, c.emb_dim, ("mlp", "embed"), name="wo")(h)
 

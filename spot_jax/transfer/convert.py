@@ -16,7 +16,6 @@ no model metadata of their own, so the task, model name and vocabulary are given
 `model-to-hf` writes a spot_jax / T5X / Orbax checkpoint as a Hugging Face T5 v1.1 directory.
 """
 import argparse
-import json
 import sys
 from typing import Optional, Sequence
 
@@ -66,19 +65,26 @@ def _cmd_from_npy(args) -> int:
   return _import(args, interchange.read_prompt_tuning_npy(source, d_model=args.d_model), source)
 
 
-def _model_config(args):
+def model_config(args):
+  """The T5Config a command line names: `--config FILE` or `--size S` [`--name N`]."""
   from spot_jax.model import config as config_lib
   if args.config:
-    with open(paths.absolute(args.config)) as f:
-      fields = json.load(f)
-    fields = fields.get("config", fields)  # tools/build_backbone.py nests it under "config"
-    return config_lib.T5Config(**fields)
+    return config_lib.config_from_json(paths.absolute(args.config))
   return config_lib.get_config(args.size, **({"name": args.name} if args.name else {}))
+
+
+def model_args(p, *, required: bool) -> None:
+  """`--size`/`--config` (one of them) and `--name`: the model a command loads."""
+  shape = p.add_mutually_exclusive_group(required=required)
+  shape.add_argument("--size", help="a named size (tiny, small, base, large, xl, xxl)")
+  shape.add_argument("--config", help="a JSON file of T5Config fields (e.g. the shipped "
+                                      "backbone's config.json)")
+  p.add_argument("--name", help="the model's name in the config (with --size)")
 
 
 def _cmd_model_to_hf(args) -> int:
   from spot_jax.model import checkpoints, hf_checkpoint
-  config = _model_config(args)
+  config = model_config(args)
   params = checkpoints.load_params(paths.absolute(args.checkpoint), config)
   out = hf_checkpoint.write_hf_checkpoint(params, config, paths.absolute(args.output))
   print(f"wrote {out} ({config.name}: {config.num_encoder_layers}+{config.num_decoder_layers} "
@@ -130,11 +136,7 @@ def _parser() -> argparse.ArgumentParser:
   p = sub.add_parser("model-to-hf", help="a model checkpoint -> a Hugging Face directory")
   p.add_argument("checkpoint", help="T5X msgpack / tensorstore / Orbax checkpoint, or HF dir")
   p.add_argument("output")
-  shape = p.add_mutually_exclusive_group(required=True)
-  shape.add_argument("--size", help="a named size (tiny, small, base, large, xl, xxl)")
-  shape.add_argument("--config", help="a JSON file of T5Config fields (e.g. the shipped "
-                                      "backbone's config.json)")
-  p.add_argument("--name", help="the model's name in the config (with --size)")
+  model_args(p, required=True)
   p.set_defaults(func=_cmd_model_to_hf)
   return parser
 

@@ -17,10 +17,15 @@ import json
 import sys
 from typing import List, Optional, Sequence
 
+from spot_jax import paths
 from spot_jax.prompts import prompt_files
+from spot_jax.transfer import convert
 from spot_jax.transfer import prompt_library
 from spot_jax.transfer import retrieval
 from spot_jax.transfer import similarity
+
+
+ON = "on"  # Su et al.'s activated-neuron overlap
 
 
 def _entry_row(entry: prompt_library.LibraryEntry) -> str:
@@ -86,10 +91,24 @@ def _ranking(args):
   exclude = list(args.exclude_task or [])
   if not args.include_target_task:
     exclude.append(meta.task)
-  ranked = retrieval.rank_library(target, library, query=query, metric=args.metric,
+  ranked = retrieval.rank_library(target, library, query=query, metric=_metric(args),
                                   aggregate=args.aggregate, exclude_tasks=exclude, step=step,
                                   model_name=args.model_name)
   return library, meta, query, ranked
+
+
+def _metric(args):
+  """A named similarity, or ON (`--metric on`) on the frozen model the flags load."""
+  if args.metric != ON:
+    return args.metric
+  if not args.checkpoint or not (args.size or args.config):
+    raise ValueError("--metric on compares activated neurons of the frozen model: give "
+                     "--checkpoint and --size (or --config)")
+  from spot_jax.model import checkpoints
+  from spot_jax.transfer import convert, neurons
+  config = convert.model_config(args)
+  params = checkpoints.load_params(paths.absolute(args.checkpoint), config)
+  return neurons.overlap_metric(config, params, probe_token_id=args.probe_token)
 
 
 def _cmd_rank(args) -> int:
@@ -176,7 +195,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("library")
     p.add_argument("target", help="the target's task-embedding prompt file")
     p.add_argument("--metric", default=similarity.DEFAULT_METRIC,
-                   choices=sorted(similarity.METRICS))
+                   choices=sorted(similarity.METRICS) + [ON],
+                   help=f"{ON}: Su et al.'s activated-neuron overlap on the frozen model "
+                        "(needs --checkpoint and --size or --config)")
+    p.add_argument("--checkpoint", help="the frozen model, for --metric on")
+    convert.model_args(p, required=False)
+    p.add_argument("--probe-token", type=int,
+                   help="for --metric on: the probe token id (default T5's <extra_id_0>)")
     p.add_argument("--aggregate", default="mean", choices=retrieval.AGGREGATES,
                    help="how runs of one source task combine")
     p.add_argument("--k", type=int, required=k_required)

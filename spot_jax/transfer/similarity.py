@@ -129,8 +129,14 @@ METRICS: Dict[str, Callable[[np.ndarray, ArrayLike], np.ndarray]] = {
 DEFAULT_METRIC = "cosine_per_token"
 
 
-def score(target: np.ndarray, library: ArrayLike, metric: str = DEFAULT_METRIC) -> np.ndarray:
-  """Similarity `[N]` of the target `[P, D]` to each library prompt `[N, P', D]`; higher is closer."""
+def score(target: np.ndarray, library: ArrayLike,
+          metric: Union[str, Callable[[np.ndarray, ArrayLike], np.ndarray]] = DEFAULT_METRIC
+          ) -> np.ndarray:
+  """Similarity `[N]` of the target `[P, D]` to each library prompt `[N, P', D]`; higher is
+  closer. `metric` names one of METRICS, or is such a function itself (e.g. the activated-
+  neuron overlap, which needs the frozen model: `neurons.overlap_metric`)."""
+  if callable(metric):
+    return np.asarray(metric(target, library), dtype=np.float32)
   if metric not in METRICS:
     raise ValueError(f"unknown similarity metric {metric!r}; known: {sorted(METRICS)}")
   return np.asarray(METRICS[metric](target, library), dtype=np.float32)
