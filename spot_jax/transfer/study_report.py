@@ -123,7 +123,7 @@ def results_table(results: Sequence[Mapping[str, Any]], baseline: str = "random_
           "cells": cells, "average": average}
 
 
-def _atomic_write(path: str, data: Union[str, bytes]) -> str:
+def atomic_write(path: str, data: Union[str, bytes]) -> str:
   path = os.fspath(path)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp.{os.getpid()}"
@@ -172,8 +172,8 @@ def write_results(table: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
   """Writes `results.json` (the table dict, strict JSON) and `results.md`; returns both paths."""
   text = json.dumps(table, indent=2, allow_nan=False) + "\n"
   md = results_markdown(table)
-  return {"json": _atomic_write(os.path.join(out_dir, "results.json"), text),
-          "markdown": _atomic_write(os.path.join(out_dir, "results.md"), md)}
+  return {"json": atomic_write(os.path.join(out_dir, "results.json"), text),
+          "markdown": atomic_write(os.path.join(out_dir, "results.md"), md)}
 
 
 _NUM = r"-?\d+(?:\.\d+)?"
@@ -218,11 +218,11 @@ def read_results_markdown(text: str) -> Dict[str, Any]:
   return {"methods": methods, "rows": rows}
 
 
-def _save_png(fig: Figure, path: str) -> str:
+def save_png(fig: Figure, path: str) -> str:
   FigureCanvasAgg(fig)
   buf = io.BytesIO()
   fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-  return _atomic_write(path, buf.getvalue())
+  return atomic_write(path, buf.getvalue())
 
 
 def _family_colors(families: Sequence[Optional[str]]) -> Dict[Optional[str], Any]:
@@ -319,7 +319,7 @@ def plot_similarity_heatmap(similarity: Mapping[str, Any],
                for f in sorted(set(fams), key=lambda f: (f is None, f or ""))]
     ax.legend(handles=handles, title="family", loc="upper left", bbox_to_anchor=(1.1, 1.28),
               fontsize=8, title_fontsize=8, frameon=False)
-  _save_png(fig, path)
+  save_png(fig, path)
   return names
 
 
@@ -412,5 +412,5 @@ def plot_similarity_vs_transfer(transfer_pairs: Sequence[Mapping[str, Any]], pat
   if ax.get_legend_handles_labels()[0]:
     ax.legend(fontsize=8, loc="best")
   ax.grid(alpha=0.3)
-  _save_png(fig, path)
+  save_png(fig, path)
   return st

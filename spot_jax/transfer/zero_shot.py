@@ -1,0 +1,230 @@
+r"""Zero-shot cross-task transfer (Su et al. 2022, §4): every prompt evaluated, untrained, on
+every task, with the task's own metrics.
+
+  python -m spot_jax.transfer.zero_shot --library /runs/library \
+    --tasks spot_glue_rte_v200 spot_glue_mnli_v200 --checkpoint CKPT --size base \
+    --task_feature_lengths inputs=512 targets=8 --out /runs/zero_shot
+
+Writes `zero_shot.json` (raw scores, relative scores, each task's metric, the prompts),
+`zero_shot.md` and `zero_shot_heatmap.png` to `--out`. A prompt's score on a task is the
+task's first metric (or `--metric`); its relative score is that divided by the mean score of
+the task's own prompts (those trained on it), Su et al.'s relative performance. Each batch
+decodes examples of several prompts at once (one compilation for any mix).
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from spot_jax import paths
+from spot_jax.prompts import prompt_files
+from spot_jax.transfer import study_report
+
+log = logging.getLogger("spot_jax.zero_shot")
+
+
+class MixedPromptPredictor:
+  """seqio `predict_fn`s for K prompts that decode all K x examples in mixed batches once,
+  on the first call, and hand each prompt's predictions out from that."""
+
+  def __init__(self, decode_fn, model_params, table: np.ndarray, batch_size: int):
+    self.decode_fn, self.params, self.batch_size = decode_fn, model_params, batch_size
+    self.table = table
+    self.cache: Optional[Dict[int, List]] = None
+
+  def _decode_all(self, ds) -> Dict[int, List]:
+    import jax.numpy as jnp
+    from spot_jax.prompts.prompt import gather_prompts
+    rows = list(ds.as_numpy_iterator())
+    grid = [(k, i) for k in range(len(self.table)) for i in range(len(rows))]
+    out: Dict[int, List] = {k: [] for k in range(len(self.table))}
+    table = jnp.asarray(self.table)
+    for start in range(0, len(grid), self.batch_size):
+      cells = grid[start:start + self.batch_size]
+      pad = self.batch_size - len(cells)
+      prompt_index = np.array([k for k, _ in cells] + [0] * pad, np.int32)
+      tokens = np.stack([rows[i][1]["encoder_input_tokens"] for _, i in cells])
+      tokens = np.concatenate([tokens, np.zeros((pad,) + tokens.shape[1:], tokens.dtype)])
+      decoded = np.asarray(self.decode_fn(self.params, gather_prompts(table, prompt_index),
+                                          jnp.asarray(tokens)))
+      for (k, i), row in zip(cells, decoded):
+        out[k].append((int(rows[i][0]), row))
+    return out
+
+  def for_prompt(self, k: int):
+    def predict_fn(ds):
+      if self.cache is None:
+        self.cache = self._decode_all(ds)
+      return self.cache[k]
+    return predict_fn
+
+
+def zero_shot_matrix(prompts: Mapping[str, str], tasks: Sequence[str], *, model_config,
+                     checkpoint_path: Optional[str], task_feature_lengths: Mapping[str, int],
+                     split: str = "validation", num_examples: Optional[int] = None,
+                     batch_size: int = 32, metric: Optional[str] = None) -> Dict[str, Any]:
+  """`{prompts, prompt_tasks, tasks, metrics, raw [K][T], relative [K][T]}` for prompt files
+  `{name: path}` on registered tasks. Every prompt must fit the model's width and each
+  task's vocabulary."""
+  import seqio
+  from spot_jax.training import data, evaluator
+  from spot_jax.training.trainer import load_frozen_model
+  names = list(prompts)
+  arrays, metas = [], []
+  for name in names:
+    array, meta = prompt_files.load_prompt(paths.absolute(prompts[name]),
+                                           expected_shape=(None, model_config.emb_dim),
+                                           require_metadata=False)
+    arrays.append(array)
+    metas.append(meta)
+  lengths = {a.shape[0] for a in arrays}
+  if len(lengths) != 1:
+    raise ValueError(f"the prompts have different lengths {sorted(lengths)}; one table holds "
+                     "prompts of one length")
+  table = np.stack(arrays)
+  params = load_frozen_model(paths.absolute(checkpoint_path), model_config, 0)
+  decode_fn = evaluator.make_decode_fn(model_config, max_length=task_feature_lengths["targets"])
+  prompt_tasks = [m.task if m is not None else None for m in metas]
+  raw = np.full((len(names), len(tasks)), np.nan)
+  chosen = {}
+  for t, task in enumerate(tasks):
+    vocab = data.output_vocabulary(task)
+    want = data.vocabulary_hash(vocab)
+    for name, meta in zip(names, metas):
+      if meta is not None and meta.vocabulary_hash != want:
+        raise ValueError(f"prompt {name!r} was trained with vocabulary "
+                         f"{meta.vocabulary_hash[:12]}, task {task!r} tokenizes with "
+                         f"{want[:12]}")
+    ev = seqio.Evaluator(task, feature_converter=data.feature_converter(), eval_split=split,
+                         sequence_length=dict(task_feature_lengths), num_examples=num_examples,
+                         logger_cls=())
+    predictor = MixedPromptPredictor(decode_fn, params, table, batch_size)
+    for k, name in enumerate(names):
+      future, _ = ev.evaluate(compute_metrics=True, predict_fn=predictor.for_prompt(k))
+      scores = {m: float(evaluator._scalar(v)) for m, v in future.result()[task].items()}  # pylint: disable=protected-access
+      chosen[task] = metric if metric else next(iter(scores))
+      if chosen[task] not in scores:
+        raise KeyError(f"task {task!r} has no metric {chosen[task]!r}; it has {sorted(scores)}")
+      raw[k, t] = scores[chosen[task]]
+    log.info("%s: %s", task, {n: round(float(s), 2) for n, s in zip(names, raw[:, t])})
+  relative = np.full_like(raw, np.nan)
+  for t, task in enumerate(tasks):
+    own = [k for k, pt in enumerate(prompt_tasks) if pt == task]
+    base = float(np.mean(raw[own, t])) if own else 0.0
+    if own and base > 0:
+      relative[:, t] = raw[:, t] / base
+  nan_to_none = lambda m: [[None if np.isnan(v) else float(v) for v in row] for row in m]
+  return {"prompts": names, "prompt_files": [paths.absolute(prompts[n]) for n in names],
+          "prompt_tasks": prompt_tasks, "tasks": list(tasks),
+          "metrics": [chosen[t] for t in tasks], "split": split,
+          "num_examples": num_examples, "raw": nan_to_none(raw),
+          "relative": nan_to_none(relative)}
+
+
+def matrix_markdown(result: Mapping[str, Any]) -> str:
+  """Raw scores, with the relative score (to the task's own prompts) in brackets."""
+  tasks = result["tasks"]
+  lines = ["Zero-shot transfer: each prompt (row) evaluated untrained on each task (column); "
+           f"{result['split']} split, metric per task: "
+           + ", ".join(f"{t} {m}" for t, m in zip(tasks, result["metrics"]))
+           + ". In brackets: relative to the task's own prompts (1.00 = as good).", "",
+           "| prompt (trained on) | " + " | ".join(tasks) + " |",
+           "|---|" + "---|" * len(tasks)]
+  for name, task, raw, rel in zip(result["prompts"], result["prompt_tasks"], result["raw"],
+                                  result["relative"]):
+    cells = [f"{r:.2f}" + (f" ({q:.2f})" if q is not None else "") for r, q in zip(raw, rel)]
+    lines.append(f"| {name} ({task or '?'}) | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def plot_matrix(result: Mapping[str, Any], path: str) -> str:
+  """Heatmap of relative scores where the task has own prompts, raw scores elsewhere."""
+  from matplotlib.figure import Figure
+  rel = np.array([[np.nan if v is None else v for v in row] for row in result["relative"]])
+  use_rel = not np.all(np.isnan(rel))
+  values = rel if use_rel else np.array(result["raw"], float)
+  fig = Figure(figsize=(1.0 * len(result["tasks"]) + 4, 0.45 * len(result["prompts"]) + 2))
+  ax = fig.add_subplot()
+  im = ax.imshow(np.nan_to_num(values), cmap="viridis", aspect="auto")
+  fig.colorbar(im, ax=ax, label="relative score" if use_rel else "score")
+  ax.set_xticks(range(len(result["tasks"])), result["tasks"], rotation=90, fontsize=8)
+  ax.set_yticks(range(len(result["prompts"])), result["prompts"], fontsize=8)
+  for i, row in enumerate(values):
+    for j, v in enumerate(row):
+      ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+              color="white")
+  ax.set_title("Zero-shot transfer (rows: prompts, columns: tasks)")
+  return study_report.save_png(fig, path)
+
+
+def write_matrix(result: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
+  out_dir = paths.absolute(out_dir)
+  return {
+      "json": study_report.atomic_write(os.path.join(out_dir, "zero_shot.json"),
+                                        json.dumps(result, indent=2) + "\n"),
+      "markdown": study_report.atomic_write(os.path.join(out_dir, "zero_shot.md"),
+                                            matrix_markdown(result)),
+      "heatmap": plot_matrix(result, os.path.join(out_dir, "zero_shot_heatmap.png")),
+  }
+
+
+def library_prompts(library_dir: str) -> Dict[str, str]:
+  """`{task/run: path}` of a library's transfer prompts."""
+  from spot_jax.transfer.prompt_library import PromptLibrary
+  library = PromptLibrary(paths.absolute(library_dir))
+  return {f"{e.task}/{e.run or e.id}": library.path(e)
+          for e in library.entries(role=prompt_files.TRANSFER)}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+  from spot_jax import gin_utils
+  from spot_jax.transfer import convert
+  parser = argparse.ArgumentParser(prog="python -m spot_jax.transfer.zero_shot",
+                                   description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument("--library", help="every transfer prompt of this library")
+  source.add_argument("--prompts", nargs="+", help="prompt files (name=path or path)")
+  parser.add_argument("--tasks", nargs="+", required=True)
+  parser.add_argument("--checkpoint", help="the frozen model (none: random weights)")
+  convert.model_args(parser, required=True)
+  parser.add_argument("--task_feature_lengths", nargs=2, required=True,
+                      metavar=("inputs=N", "targets=N"))
+  parser.add_argument("--task_modules", nargs="+", default=list(gin_utils.DEFAULT_TASK_MODULES),
+                      help="modules registering the tasks ('module' or 'module:function')")
+  parser.add_argument("--split", default="validation")
+  parser.add_argument("--num_examples", type=int)
+  parser.add_argument("--batch_size", type=int, default=32)
+  parser.add_argument("--metric", help="the metric to tabulate (default: each task's first)")
+  parser.add_argument("--out", required=True)
+  args = parser.parse_args(argv)
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+  try:
+    lengths = {k: int(v) for k, v in (item.split("=") for item in args.task_feature_lengths)}
+    assert set(lengths) == {"inputs", "targets"}
+  except (ValueError, AssertionError):
+    parser.error(f"--task_feature_lengths {args.task_feature_lengths}: expected inputs=N "
+                 "targets=N")
+  if args.library:
+    prompts = library_prompts(args.library)
+  else:
+    prompts = dict(p.split("=", 1) if "=" in p else (os.path.basename(p), p)
+                   for p in args.prompts)
+  if not prompts:
+    parser.error("no prompts to evaluate")
+  gin_utils.prepare_tasks(modules=args.task_modules)
+  result = zero_shot_matrix(prompts, args.tasks, model_config=convert.model_config(args),
+                            checkpoint_path=args.checkpoint, task_feature_lengths=lengths,
+                            split=args.split, num_examples=args.num_examples,
+                            batch_size=args.batch_size, metric=args.metric)
+  files = write_matrix(result, args.out)
+  print(json.dumps(files))
+  return result
+
+
+if __name__ == "__main__":
+  sys.exit(0 if main() else 1)
