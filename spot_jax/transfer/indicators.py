@@ -1,0 +1,179 @@
+r"""Which indicator predicts transfer (Su et al. 2022 §5; SPoT's Figure 4): the similarity
+of a source prompt to a target task's own prompt, by each indicator, against how well the
+source transfers to that target.
+
+  python -m spot_jax.transfer.indicators --zero_shot /runs/zero_shot/zero_shot.json \
+    [--checkpoint CKPT --size base] --out /runs/indicators
+
+Indicators: the prompt-embedding similarities of `similarity.METRICS` (cosine of average
+tokens, per-token cosine, flat cosine, Euclidean forms) and, given the frozen model, the
+activated-neuron overlap ON over all layers (`neurons`). For each (source prompt, target
+task) pair whose target has its own prompts (and is not the source's own task), an
+indicator's value is its mean similarity to those prompts. Reported: Spearman and Pearson
+correlation with the transfer values, with p-values (scipy), per target and pooled over all
+pairs, as `indicators.json`, `indicators.md` and `indicators.png`.
+"""
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+
+import numpy as np
+from scipy import stats
+
+from spot_jax import paths
+from spot_jax.prompts import prompt_files
+from spot_jax.transfer import similarity, study_report
+
+ON = "activated_neurons"
+MIN_PAIRS = 3  # fewer pairs than this give no correlation
+
+
+def _correlation(x: Sequence[float], y: Sequence[float]) -> Dict[str, Any]:
+  x, y = np.asarray(x, float), np.asarray(y, float)
+  out: Dict[str, Any] = {"n": int(len(x))}
+  if len(x) < MIN_PAIRS or np.ptp(x) == 0 or np.ptp(y) == 0:
+    return dict(out, spearman=None, spearman_p=None, pearson=None, pearson_p=None)
+  rho, rho_p = stats.spearmanr(x, y)
+  r, r_p = stats.pearsonr(x, y)
+  return dict(out, spearman=float(rho), spearman_p=float(rho_p), pearson=float(r),
+              pearson_p=float(r_p))
+
+
+def indicator_table(values: np.ndarray, prompts: np.ndarray, prompt_tasks: Sequence[str],
+                    tasks: Sequence[str], metrics: Mapping[str, Any]) -> Dict[str, Any]:
+  """Correlations of each indicator with transfer.
+
+  `values [K, T]`: how well prompt k transfers to task t (NaN where unknown); `prompts
+  [K, P, D]`, each trained on `prompt_tasks[k]`; a task's own prompts are those trained on
+  it. `metrics`: indicator name -> a `similarity.score` metric (name or function).
+  """
+  values = np.asarray(values, float)
+  own = {t: [k for k, pt in enumerate(prompt_tasks) if pt == t] for t in tasks}
+  pairs = [(k, t) for t, task in enumerate(tasks) if own[task]
+           for k in range(len(prompts)) if prompt_tasks[k] != task
+           and not np.isnan(values[k, t])]
+  if not pairs:
+    raise ValueError("no (source prompt, target task) pair has a transfer value and a target "
+                     "with its own prompts")
+  table: Dict[str, Any] = {"tasks": list(tasks), "indicators": list(metrics), "pairs": [],
+                           "per_target": {}, "pooled": {}}
+  sims = {name: {} for name in metrics}
+  for name, metric in metrics.items():
+    for t, task in enumerate(tasks):
+      if own[task]:
+        scores = np.stack([similarity.score(prompts[o], prompts, metric) for o in own[task]])
+        sims[name][t] = scores.mean(axis=0)  # [K]: mean similarity to the target's prompts
+  for k, t in pairs:
+    table["pairs"].append({"source": int(k), "source_task": prompt_tasks[k], "target": tasks[t],
+                           "value": float(values[k, t]),
+                           **{name: float(sims[name][t][k]) for name in metrics}})
+  for name in metrics:
+    table["pooled"][name] = _correlation([p[name] for p in table["pairs"]],
+                                         [p["value"] for p in table["pairs"]])
+    for task in tasks:
+      sel = [p for p in table["pairs"] if p["target"] == task]
+      if sel:
+        table["per_target"].setdefault(task, {})[name] = _correlation(
+            [p[name] for p in sel], [p["value"] for p in sel])
+  return table
+
+
+def _fmt(c: Mapping[str, Any], key: str) -> str:
+  v, p = c.get(key), c.get(f"{key}_p")
+  return "n/a" if v is None else f"{v:+.2f} (p={p:.2g})"
+
+
+def table_markdown(table: Mapping[str, Any]) -> str:
+  rows = ["Indicators against transfer: Spearman ρ and Pearson r (p-values) between each "
+          "indicator's similarity of a source prompt to the target's own prompts and the "
+          f"transfer value, over {len(table['pairs'])} (source, target) pairs.", "",
+          "| indicator | pooled Spearman | pooled Pearson | "
+          + " | ".join(f"{t} Spearman" for t in table["per_target"]) + " |",
+          "|---|---|---|" + "---|" * len(table["per_target"])]
+  for name in table["indicators"]:
+    pooled = table["pooled"][name]
+    rows.append(f"| {name} | {_fmt(pooled, 'spearman')} | {_fmt(pooled, 'pearson')} | "
+                + " | ".join(_fmt(table["per_target"][t][name], "spearman")
+                             for t in table["per_target"]) + " |")
+  return "\n".join(rows) + "\n"
+
+
+def plot_table(table: Mapping[str, Any], path: str) -> str:
+  """Pooled Spearman per indicator (bars), each target's as dots."""
+  from matplotlib.figure import Figure
+  names = table["indicators"]
+  fig = Figure(figsize=(1.3 * len(names) + 3, 4.5))
+  ax = fig.add_subplot()
+  pooled = [table["pooled"][n]["spearman"] for n in names]
+  ax.bar(range(len(names)), [0 if v is None else v for v in pooled], color="0.7",
+         label="pooled")
+  for task, per in table["per_target"].items():
+    ys = [per[n]["spearman"] for n in names]
+    ax.plot([i for i, y in enumerate(ys) if y is not None], [y for y in ys if y is not None],
+            "o", label=task)
+  ax.axhline(0, color="0.3", lw=0.8)
+  ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+  ax.set_ylabel("Spearman ρ with transfer")
+  ax.set_ylim(-1.05, 1.05)
+  ax.legend(fontsize=7)
+  ax.set_title("Which indicator predicts transfer")
+  return study_report.save_png(fig, path)
+
+
+def write_table(table: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
+  out_dir = paths.absolute(out_dir)
+  return {
+      "json": study_report.atomic_write(os.path.join(out_dir, "indicators.json"),
+                                        json.dumps(table, indent=2) + "\n"),
+      "markdown": study_report.atomic_write(os.path.join(out_dir, "indicators.md"),
+                                            table_markdown(table)),
+      "plot": plot_table(table, os.path.join(out_dir, "indicators.png")),
+  }
+
+
+def default_metrics(on_metric: Optional[Callable] = None) -> Dict[str, Any]:
+  """Every embedding similarity, plus ON when a model-bound metric is given."""
+  metrics: Dict[str, Any] = {name: name for name in similarity.METRICS}
+  if on_metric is not None:
+    metrics[ON] = on_metric
+  return metrics
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+  from spot_jax.transfer import convert
+  parser = argparse.ArgumentParser(prog="python -m spot_jax.transfer.indicators",
+                                   description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--zero_shot", required=True,
+                      help="zero_shot.json of `python -m spot_jax.transfer.zero_shot`")
+  parser.add_argument("--values", choices=("relative", "raw"), default="relative")
+  parser.add_argument("--checkpoint", help="the frozen model, to add ON")
+  convert.model_args(parser, required=False)
+  parser.add_argument("--probe_token", type=int, help="ON's probe token (default <extra_id_0>)")
+  parser.add_argument("--out", required=True)
+  args = parser.parse_args(argv)
+  with open(paths.absolute(args.zero_shot)) as f:
+    result = json.load(f)
+  prompts = np.stack([prompt_files.load_prompt(p, require_metadata=False)[0]
+                      for p in result["prompt_files"]])
+  on_metric = None
+  if args.checkpoint:
+    if not (args.size or args.config):
+      parser.error("--checkpoint needs --size or --config (the model ON runs on)")
+    from spot_jax.model import checkpoints
+    from spot_jax.transfer import neurons
+    config = convert.model_config(args)
+    params = checkpoints.load_params(paths.absolute(args.checkpoint), config)
+    on_metric = neurons.overlap_metric(config, params, probe_token_id=args.probe_token)
+  values = np.array([[np.nan if v is None else v for v in row] for row in result[args.values]])
+  table = indicator_table(values, prompts, result["prompt_tasks"], result["tasks"],
+                          default_metrics(on_metric))
+  table["values"] = args.values
+  print(json.dumps(write_table(table, args.out)))
+  return table
+
+
+if __name__ == "__main__":
+  sys.exit(0 if main() else 1)
