@@ -81,7 +81,7 @@ def register_configurables() -> Dict[str, Callable]:
   from spot_jax.model import config as model_config
   from spot_jax.prompts import initializers
   from spot_jax.training import inference, optimizer, trainer
-  from spot_jax.transfer import workflow
+  from spot_jax.transfer import projector, workflow
   table = [
       (trainer.train, "train", "spot_jax"),
       (inference.evaluate, "evaluate", "spot_jax"),
@@ -98,6 +98,8 @@ def register_configurables() -> Dict[str, Callable]:
       (initializers.prompt_file, "prompt_file", "prompts"),
       (workflow.library_prompt, "library_prompt", "prompts"),
       (workflow.run_spot, "run_spot", "spot_jax"),
+      (projector.make_projector, "projector", "prompts"),
+      (optimizer.projector_optimizer, "projector_optimizer", "optim"),
   ]
   for fn, name, module in table:
     _CONFIGURABLES[name] = gin.external_configurable(fn, name=name, module=module)

@@ -31,6 +31,8 @@ REQUIRED = {
     "runs/infer.gin": {"MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS", "PROMPT_FILE",
                        "INFER_OUTPUT_DIR"},
     "runs/spot.gin": {"SPOT_DIR", "SOURCE_TASKS", "TARGET_TASK", "TASK_FEATURE_LENGTHS"},
+    "runs/projector_tuning.gin": {"MODEL_DIR", "MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS",
+                                  "TRAIN_STEPS", "SOURCE_PROMPT_FILE"},
 }
 PROMPT_REQUIRED = {"prompts/from_class_labels.gin": {"CLASS_LABELS"},
                    "prompts/from_string.gin": {"PROMPT_TEXT"},
@@ -46,6 +48,7 @@ RECIPES = {
 }
 # Which entry point each run file configures (its other bindings must not leak in).
 ENTRY = {"runs/prompt_tuning.gin": "train", "runs/model_tuning.gin": "train",
+         "runs/projector_tuning.gin": "train",
          "runs/eval.gin": "evaluate", "runs/infer.gin": "infer", "runs/spot.gin": "train"}
 
 

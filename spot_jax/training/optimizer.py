@@ -1,5 +1,5 @@
 """Adafactor as SPoT uses it (constant lr 0.3, decay 0.8, weight decay 1e-5, no parameter
-scaling) and the ModelTuning variant (lr 1e-3)."""
+scaling), the ModelTuning variant (lr 1e-3) and Su et al.'s projector optimizer (AdamW)."""
 import functools
 
 import optax
@@ -34,3 +34,10 @@ def model_tuning_optimizer(learning_rate: float = 1e-3) -> optax.GradientTransfo
   T5X's defaults (factored moments, updates scaled by the parameter's RMS)."""
   return adafactor(learning_rate=learning_rate, weight_decay_rate=0.0, factored=True,
                    multiply_by_parameter_scale=True)
+
+
+@functools.lru_cache(maxsize=None)
+def projector_optimizer(learning_rate: float = 5e-3,
+                        weight_decay: float = 0.01) -> optax.GradientTransformation:
+  """Su et al.'s projector optimizer: AdamW, lr 0.005 (`train_tool_cross.py`)."""
+  return optax.adamw(learning_rate, weight_decay=weight_decay)

@@ -12,7 +12,8 @@ import optax
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5, logical_axes
 from spot_jax.training import partitioning
-from spot_jax.training.train_step import MODES, PROMPT_TUNING, TrainState, init_state, train_step
+from spot_jax.training.train_step import (MODES, PROJECTOR, PROMPT_TUNING, TrainState, init_state,
+                                          train_step)
 
 
 class PartitionedTrainer:
@@ -23,10 +24,13 @@ class PartitionedTrainer:
   """
 
   def __init__(self, model: T5, tx: optax.GradientTransformation, mode: str, mesh,
-               num_microbatches: int = 1):
+               num_microbatches: int = 1, projector=None):
     if mode not in MODES:
       raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if (mode == PROJECTOR) != (projector is not None):
+      raise ValueError("a projector is given exactly in mode 'projector'")
     self.model, self.tx, self.mode, self.mesh = model, tx, mode, mesh
+    self.projector = projector
     self.num_microbatches = num_microbatches
     self.frozen_sharding, self.params_sharding = _param_shardings(model.config, mode, mesh)
     self.batch_sharding = partitioning.batch_sharding(mesh)
@@ -47,7 +51,7 @@ class PartitionedTrainer:
   def jitted_step(self, has_frozen: bool = True):
     """The jitted `(state, frozen, batch, rng) -> (state, metrics)`, e.g. to lower and time."""
     return _jitted_step(self.model.config, self.tx, self.mode, self.mesh, self.num_microbatches,
-                        has_frozen)
+                        has_frozen, self.projector)
 
   def step(self, state: TrainState, frozen, batch, rng):
     return self.jitted_step(frozen is not None)(state, frozen, batch, rng)
@@ -59,8 +63,12 @@ class PartitionedTrainer:
 
 
 def _expand(prefix_sharding: TrainState, state: TrainState):
-  """A full tree of shardings from the prefix one (one sharding for the optimizer state)."""
-  return TrainState(step=prefix_sharding.step, params=prefix_sharding.params,
+  """A full tree of shardings from the prefix one (one sharding for the optimizer state, and
+  for trained parameters that are all replicated, such as a projector's)."""
+  params = prefix_sharding.params
+  if isinstance(params, jax.sharding.Sharding):
+    params = jax.tree.map(lambda _: prefix_sharding.params, state.params)
+  return TrainState(step=prefix_sharding.step, params=params,
                     opt_state=jax.tree.map(lambda _: prefix_sharding.opt_state, state.opt_state),
                     nonfinite_step=prefix_sharding.nonfinite_step)
 
@@ -69,6 +77,8 @@ def _expand(prefix_sharding: TrainState, state: TrainState):
 def _param_shardings(config: T5Config, mode: str, mesh):
   repl = partitioning.replicated(mesh)
   model_sharding = partitioning.logical_to_sharding(logical_axes(config), mesh)
+  if mode == PROJECTOR:  # frozen: the model and the source prompt; trained: the projector
+    return {"model": model_sharding, "source": repl}, repl
   return (model_sharding, repl) if mode == PROMPT_TUNING else (repl, model_sharding)
 
 
@@ -80,11 +90,11 @@ def _state_sharding(config: T5Config, mode: str, mesh) -> TrainState:
 
 @functools.lru_cache(maxsize=16)
 def _jitted_step(config: T5Config, tx, mode: str, mesh, num_microbatches: int,
-                 has_frozen: bool):
+                 has_frozen: bool, projector=None):
   repl = partitioning.replicated(mesh)
   frozen_sh = _param_shardings(config, mode, mesh)[0] if has_frozen else None
   st_sh = _state_sharding(config, mode, mesh)
   step = functools.partial(train_step, model=T5(config), tx=tx, mode=mode,
-                           num_microbatches=num_microbatches)
+                           num_microbatches=num_microbatches, projector=projector)
   return jax.jit(step, in_shardings=(st_sh, frozen_sh, partitioning.batch_sharding(mesh), repl),
                  out_shardings=(st_sh, repl), donate_argnums=(0,))

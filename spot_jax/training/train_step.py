@@ -19,7 +19,10 @@ from spot_jax.training import losses
 
 PROMPT_TUNING = "prompt"
 MODEL_TUNING = "model"
-MODES = (PROMPT_TUNING, MODEL_TUNING)
+# Su et al.'s projector "task tuning": a projector's parameters are trained; the prompt is
+# the projection of a fixed source prompt (of another model) and the model stays frozen.
+PROJECTOR = "projector"
+MODES = (PROMPT_TUNING, MODEL_TUNING, PROJECTOR)
 # An update that takes a trained value beyond this magnitude is treated like a NaN loss:
 # embeddings of T5 checkpoints are O(1..100), and the RMS norms would hide an exploded
 # prompt from the loss (it stays finite) while the saved prompt became useless.
@@ -62,16 +65,20 @@ def compute_logits(model: T5, model_params, prompt, batch, *, rng=None,
                      method=_encode_decode, rngs=rngs)
 
 
-def _split(mode: str, trainable, frozen):
-  """(model params, prompt) from the trained and frozen trees of a mode."""
+def split_params(mode: str, trainable, frozen, projector=None):
+  """(model params, prompt) from the trained and frozen trees of a mode. In projector mode
+  `frozen` is `{"model": params, "source": [P, d_src] prompt}` and the prompt is
+  `projector.apply(trainable, source)`."""
   if mode == PROMPT_TUNING:
     return frozen, trainable
+  if mode == PROJECTOR:
+    return frozen["model"], projector.apply(trainable, frozen["source"])
   return trainable, frozen  # model tuning: frozen is an optional fixed prompt (or None)
 
 
 def loss_fn(trainable, frozen, batch, rng, *, model: T5, mode: str,
-            deterministic: bool = False):
-  model_params, prompt = _split(mode, trainable, frozen)
+            deterministic: bool = False, projector=None):
+  model_params, prompt = split_params(mode, trainable, frozen, projector)
   logits = compute_logits(model, model_params, prompt, batch, rng=rng,
                           deterministic=deterministic)
   return losses.cross_entropy(logits, batch["decoder_target_tokens"],
@@ -80,7 +87,8 @@ def loss_fn(trainable, frozen, batch, rng, *, model: T5, mode: str,
 
 def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.Array, *,
                model: T5, tx: optax.GradientTransformation, mode: str,
-               num_microbatches: int = 1) -> Tuple[TrainState, Dict[str, jax.Array]]:
+               num_microbatches: int = 1, projector=None
+               ) -> Tuple[TrainState, Dict[str, jax.Array]]:
   """One update. Dropout randomness is `fold_in(rng, step)`, so a resumed run repeats it.
 
   With `num_microbatches > 1` gradients are accumulated over equal slices of the batch.
@@ -88,8 +96,8 @@ def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.
   NaN), leaves the state as it was and records the step in `nonfinite_step`.
   """
   step_rng = jax.random.fold_in(rng, state.step)
-  grad_fn = jax.value_and_grad(functools.partial(loss_fn, model=model, mode=mode),
-                               has_aux=True)
+  grad_fn = jax.value_and_grad(functools.partial(loss_fn, model=model, mode=mode,
+                                                 projector=projector), has_aux=True)
   if num_microbatches == 1:
     (loss, metrics), grads = grad_fn(state.params, frozen, batch, step_rng)
   else:
@@ -120,8 +128,8 @@ def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.
   return new_state, metrics
 
 
-def eval_step(state: TrainState, frozen, batch, *, model: T5, mode: str):
+def eval_step(state: TrainState, frozen, batch, *, model: T5, mode: str, projector=None):
   """Teacher-forced loss and token accuracy on one batch, without dropout."""
   _, metrics = loss_fn(state.params, frozen, batch, None, model=model, mode=mode,
-                       deterministic=True)
+                       deterministic=True, projector=projector)
   return metrics

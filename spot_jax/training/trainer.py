@@ -21,8 +21,8 @@ from spot_jax.prompts import initializers, prompt_files
 from spot_jax.training import checkpointing, data, optimizer as optimizer_lib, partitioning
 from spot_jax.training.evaluator import Validator, select_metric
 from spot_jax.training.partitioned_step import PartitionedTrainer
-from spot_jax.training.train_step import (MAX_ABS_PARAM, MODEL_TUNING, MODES, PROMPT_TUNING,
-                                          TrainState)
+from spot_jax.training.train_step import (MAX_ABS_PARAM, MODEL_TUNING, MODES, PROJECTOR,
+                                          PROMPT_TUNING, TrainState, split_params)
 
 log = logging.getLogger("spot_jax.train")
 
@@ -62,16 +62,22 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
           prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
           mesh_shape: Tuple[int, int] = (-1, 1), num_microbatches: int = 1,
           use_cached: bool = False, run_name: str = "",
-          export_params_path: Optional[str] = None) -> Dict[str, Any]:
+          export_params_path: Optional[str] = None, projector=None,
+          source_prompt_file: Optional[str] = None) -> Dict[str, Any]:
   """Trains a prompt (or, with mode='model', the whole model) and returns a summary.
 
   The run lives in `model_dir`: `checkpoints/<step>` (orbax, with the data iterator),
   `prompts/` (`.npy` + `.json`: `step_<N>` at `prompt_save_steps`, `best`, `final`),
   `train/` and `eval/` TensorBoard logs. Restarted on the same `model_dir`, it resumes
   from the latest checkpoint and continues exactly.
+
+  With mode='projector' (Su et al.'s task tuning) a projector is trained instead: the prompt
+  is its projection of the fixed prompt in `source_prompt_file` (of another model), and the
+  prompt files are those projections. `projector` is `transfer.projector.make_projector(...)`
+  (sized here from the source prompt and the model) or a `PromptProjector`.
   """
-  model_dir, initial_checkpoint, export_params_path = map(
-      paths.absolute, (model_dir, initial_checkpoint, export_params_path))
+  model_dir, initial_checkpoint, export_params_path, source_prompt_file = map(
+      paths.absolute, (model_dir, initial_checkpoint, export_params_path, source_prompt_file))
   if mode not in MODES:
     raise settings.SettingError("train", "mode", mode, f"one of {MODES}")
   check = functools.partial(settings.integer, "train")
@@ -89,6 +95,19 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   settings.integers("train", "prompt_save_steps", prompt_save_steps, minimum=1)
   settings.integers("train", "mesh_shape", mesh_shape, length=2)
   settings.feature_lengths("train", "task_feature_lengths", task_feature_lengths)
+  source_prompt = None
+  if mode == PROJECTOR:
+    if projector is None or not source_prompt_file:
+      raise settings.SettingError("train", "projector", projector,
+                                  "a projector and a source_prompt_file in mode 'projector'")
+    source_prompt, _ = prompt_files.load_prompt(source_prompt_file, require_metadata=False)
+    if callable(projector) and not hasattr(projector, "apply"):
+      projector = projector(source_prompt.shape[0], model_config.emb_dim)
+    if (projector.prompt_length, projector.target_dim) != (source_prompt.shape[0],
+                                                           model_config.emb_dim):
+      raise settings.SettingError(
+          "train", "projector", projector, f"a projector of [{source_prompt.shape[0]}, d_src] "
+          f"prompts (the source's length) to the model's width {model_config.emb_dim}")
   if eval_period and checkpoint_period and max(eval_period, checkpoint_period) % min(
       eval_period, checkpoint_period):
     raise ValueError(f"eval_period {eval_period} and checkpoint_period {checkpoint_period} "
@@ -110,9 +129,11 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
 
   model = T5(model_config)
   if tx is None:
-    tx = (optimizer_lib.spot_prompt_optimizer() if mode == PROMPT_TUNING
-          else optimizer_lib.model_tuning_optimizer())
-  trainer = PartitionedTrainer(model, tx, mode, mesh, num_microbatches=num_microbatches)
+    tx = {PROMPT_TUNING: optimizer_lib.spot_prompt_optimizer,
+          PROJECTOR: optimizer_lib.projector_optimizer}.get(
+              mode, optimizer_lib.model_tuning_optimizer)()
+  trainer = PartitionedTrainer(model, tx, mode, mesh, num_microbatches=num_microbatches,
+                               projector=projector)
   model_params = load_frozen_model(initial_checkpoint, model_config, seed)
   rng = jax.random.PRNGKey(seed)
   init_rng, step_rng = jax.random.split(rng)
@@ -123,6 +144,11 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
         init_rng, (prompt_length, model_config.emb_dim))
     frozen = trainer.place(model_params, trainer.frozen_sharding)
     state = trainer.init_state(jnp.asarray(prompt, jnp.float32))
+  elif mode == PROJECTOR:
+    from spot_jax.transfer.projector import init_projector
+    frozen = trainer.place({"model": model_params, "source": jnp.asarray(source_prompt)},
+                           trainer.frozen_sharding)
+    state = trainer.init_state(init_projector(projector, init_rng, source_prompt.shape[1]))
   else:
     frozen = None
     state = trainer.init_state(jax.tree.map(jnp.asarray, model_params))
@@ -152,18 +178,26 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   meta = dict(task=mixture_or_task_name, model_name=model_config.name,
               vocabulary_hash=data.vocabulary_hash(vocab), seed=seed, run=run_name or
               os.path.basename(os.path.normpath(model_dir)))
+  if mode == PROJECTOR:
+    meta["extra"] = {"projected_from": source_prompt_file}
   prompt_dir = os.path.join(model_dir, "prompts")
   best = _read_best(prompt_dir)
 
+  def prompt_now():
+    """The `[P, D]` prompt the model reads now (None in model tuning)."""
+    if mode == MODEL_TUNING:
+      return None
+    return split_params(mode, state.params, frozen, projector)[1]
+
   def save_prompt(name, step, role, metric=None):
-    if mode != PROMPT_TUNING:
+    if mode == MODEL_TUNING:
       return
     extra = {} if metric is None else {"metric_name": metric[0], "metric_value": metric[1]}
-    prompt_files.save_prompt(os.path.join(prompt_dir, name), np.asarray(state.params),
+    prompt_files.save_prompt(os.path.join(prompt_dir, name), np.asarray(prompt_now()),
                              dict(meta, step=step, role=role, **extra))
 
   def model_params_now():
-    return frozen if mode == PROMPT_TUNING else state.params
+    return split_params(mode, state.params, frozen, projector)[0]
 
   history = []
   step = int(state.step)
@@ -191,8 +225,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
       save_prompt(f"step_{step}", step, prompt_files.TASK_EMBEDDING)
     if validator is not None and (step % eval_period == 0 or step == train_steps):
       check_finite(state)
-      results = validator(model_params_now(), state.params if mode == PROMPT_TUNING else None,
-                          step)
+      results = validator(model_params_now(), prompt_now(), step)
       name, value = select_metric(results, best_metric)
       eval_writer.write_scalars(step, {f"{t}/{k}": v for t, mm in results.items()
                                        for k, v in mm.items()})

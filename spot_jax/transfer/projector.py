@@ -5,10 +5,12 @@ Linear(P * d_tgt), reshaped to `[P, d_tgt]` and optionally layer-normalised per
 token (the paper's `AE_1_layer_mutiple_100_paper`). Two ways to train it:
 - distance minimizing: min over same-task pairs of |Proj(P_s) - P_t|, given
   prompts of both models (`fit_distance_minimizing`, pure and self-contained);
-- task tuning: minimise the frozen target model's task loss on Proj(P_s). That
-  needs the trainer; `task_tuning_loss` is the hook it calls.
+- task tuning: minimise the frozen target model's task loss on Proj(P_s), with the
+  trainer (`trainer.train(mode='projector', projector=..., source_prompt_file=...)`, or
+  `gin/runs/projector_tuning.gin`): checkpoints, resume, validation, TensorBoard and prompt
+  files of the projected prompt for the target model.
 """
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -116,21 +118,21 @@ def fit_distance_minimizing(source_prompts: np.ndarray, target_prompts: np.ndarr
   return params, np.asarray(jax.device_get(jnp.stack(losses)))
 
 
-def task_tuning_loss(projector: PromptProjector, source_prompt: jax.Array,
-                     prompt_loss: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-  """The hook for "task tuning": `loss(params, *args) = prompt_loss(Proj(source_prompt), *args)`.
+def make_projector(*, prompt_length: Optional[int] = None, target_dim: Optional[int] = None,
+                   hidden_dim: int = 768, activation: str = "tanh",
+                   layer_norm: bool = True) -> Callable[[int, int], PromptProjector]:
+  """A projector to be sized by the run (for gin: `prompts.projector`): called with the
+  source prompt's length and the target model's width, each checked against a given one."""
 
-  The trainer supplies `prompt_loss(prompt [P, d_tgt], *args) -> scalar`, its frozen
-  target model's loss with the given prompt (e.g. on a batch), and differentiates the
-  returned function with respect to the projector's params only; the source prompt
-  `[P, d_src]` stays fixed.
-  """
-  source_prompt = jax.lax.stop_gradient(jnp.asarray(source_prompt, jnp.float32))
+  def build(source_length: int, model_width: int) -> PromptProjector:
+    for name, given, actual in (("prompt_length", prompt_length, source_length),
+                                ("target_dim", target_dim, model_width)):
+      if given is not None and given != actual:
+        raise ValueError(f"projector {name}={given} but the run needs {actual}")
+    return PromptProjector(prompt_length=source_length, target_dim=model_width,
+                           hidden_dim=hidden_dim, activation=activation, layer_norm=layer_norm)
 
-  def loss(params: Params, *args: Any) -> jax.Array:
-    return prompt_loss(projector.apply(params, source_prompt), *args)
-
-  return loss
+  return build
 
 
 def project(projector: PromptProjector, params: Params, prompt: np.ndarray) -> np.ndarray:
