@@ -114,3 +114,18 @@ def test_library_cli_ranks_by_activated_neurons(params, tmp_path, capsys):
   assert [r["task"] for r in ranking] == ["b", "a"] and ranking[0]["score"] > 0.9
   assert library_cli.main(["rank", lib, target, "--metric", "on"]) == 2
   assert "give --checkpoint and --size (or --config)" in capsys.readouterr().err
+
+
+def test_capture_keeps_no_layers_full_activation():
+  """XLA's scratch memory does not grow with depth: each layer's `[B, L, mlp]` activation is
+  dropped once its position is taken (measured at Base: 131 MB for 6 to 24 layers)."""
+  temp = {}
+  for layers in (2, 8):
+    c = get_config("tiny", vocab_size=40, emb_dim=32, num_heads=2, head_dim=16, mlp_dim=512,
+                   num_encoder_layers=layers, dropout_rate=0.0, name=f"deep{layers}")
+    params = jax.eval_shape(lambda c=c: t5.init_params(c, jax.random.PRNGKey(0)))
+    prompts = jax.ShapeDtypeStruct((16, 100, c.emb_dim), np.float32)
+    compiled = neurons._capture_fn(c, PROBE).lower(params, prompts).compile()  # pylint: disable=protected-access
+    temp[layers] = compiled.memory_analysis().temp_size_in_bytes
+  one_layer = 16 * 102 * 512 * 4
+  assert temp[8] - temp[2] < one_layer, (temp, one_layer)
