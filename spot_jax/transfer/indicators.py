@@ -124,13 +124,9 @@ def plot_table(table: Mapping[str, Any], path: str) -> str:
 
 def write_table(table: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
   out_dir = paths.absolute(out_dir)
-  return {
-      "json": study_report.atomic_write(os.path.join(out_dir, "indicators.json"),
-                                        json.dumps(table, indent=2) + "\n"),
-      "markdown": study_report.atomic_write(os.path.join(out_dir, "indicators.md"),
-                                            table_markdown(table)),
-      "plot": plot_table(table, os.path.join(out_dir, "indicators.png")),
-  }
+  files = study_report.write_report(out_dir, "indicators", table, table_markdown(table))
+  files["plot"] = plot_table(table, os.path.join(out_dir, "indicators.png"))
+  return files
 
 
 def default_metrics(on_metric: Optional[Callable] = None) -> Dict[str, Any]:

@@ -168,12 +168,17 @@ def results_markdown(table: Mapping[str, Any]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def write_report(out_dir: str, stem: str, data: Mapping[str, Any], markdown: str
+                 ) -> Dict[str, str]:
+  """Writes `<stem>.json` (strict JSON) and `<stem>.md` atomically; returns both paths."""
+  text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+  return {"json": atomic_write(os.path.join(out_dir, f"{stem}.json"), text),
+          "markdown": atomic_write(os.path.join(out_dir, f"{stem}.md"), markdown)}
+
+
 def write_results(table: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
   """Writes `results.json` (the table dict, strict JSON) and `results.md`; returns both paths."""
-  text = json.dumps(table, indent=2, allow_nan=False) + "\n"
-  md = results_markdown(table)
-  return {"json": atomic_write(os.path.join(out_dir, "results.json"), text),
-          "markdown": atomic_write(os.path.join(out_dir, "results.md"), md)}
+  return write_report(out_dir, "results", table, results_markdown(table))
 
 
 _NUM = r"-?\d+(?:\.\d+)?"

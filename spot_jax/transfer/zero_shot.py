@@ -163,13 +163,9 @@ def plot_matrix(result: Mapping[str, Any], path: str) -> str:
 
 def write_matrix(result: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
   out_dir = paths.absolute(out_dir)
-  return {
-      "json": study_report.atomic_write(os.path.join(out_dir, "zero_shot.json"),
-                                        json.dumps(result, indent=2) + "\n"),
-      "markdown": study_report.atomic_write(os.path.join(out_dir, "zero_shot.md"),
-                                            matrix_markdown(result)),
-      "heatmap": plot_matrix(result, os.path.join(out_dir, "zero_shot_heatmap.png")),
-  }
+  files = study_report.write_report(out_dir, "zero_shot", result, matrix_markdown(result))
+  files["heatmap"] = plot_matrix(result, os.path.join(out_dir, "zero_shot_heatmap.png"))
+  return files
 
 
 def library_prompts(library_dir: str) -> Dict[str, str]:
@@ -203,12 +199,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
   parser.add_argument("--out", required=True)
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-  try:
-    lengths = {k: int(v) for k, v in (item.split("=") for item in args.task_feature_lengths)}
-    assert set(lengths) == {"inputs", "targets"}
-  except (ValueError, AssertionError):
-    parser.error(f"--task_feature_lengths {args.task_feature_lengths}: expected inputs=N "
-                 "targets=N")
+  pairs = [item.partition("=") for item in args.task_feature_lengths]
+  lengths = {k: int(v) for k, _, v in pairs if v.isdigit() and int(v) > 0}
+  if set(lengths) != {"inputs", "targets"}:
+    parser.error(f"--task_feature_lengths {' '.join(args.task_feature_lengths)}: expected "
+                 "inputs=N targets=N with positive N")
   if args.library:
     prompts = library_prompts(args.library)
   else:
