@@ -97,6 +97,70 @@ def wsc(x):
           "idx": x["idx"]}
 
 
+# T5's `_wsc_inputs` rewrites two WSC texts whose span2_index does not point at the pronoun.
+WSC_SPECIAL_CASES = {
+    ('The boy continued to whip the pony , and eventually the pony threw him over. John '
+     'laughed out quite loud. "Good for him," he said. '):
+        ('The boy continued to whip the pony , and eventually the pony threw him over. '
+         'John laughed out quite loud. "Good for X ," he said.'),
+    ('When they had eventually calmed down a bit , and had gotten home, Mr. Farley put the '
+     'magic pebble in an iron safe . Some day they might want to use it , but really for '
+     'now, what more could they wish for?'):
+        ('When they had eventually calmed down a bit , and had gotten home, Mr. Farley put '
+         'the magic pebble in an iron safe . Some day they might want to use X , but really '
+         'for now, what more could they wish for?'),
+}
+
+
+def _wsc_words(x):
+  return tf.strings.split(x["text"], sep=" ")
+
+
+def wsc_row_is_well_formed(x) -> tf.Tensor:
+  """T5's `_wsc_inputs` asserts the pronoun is a word inside the text at span2_index; a
+  row where it is not (other than T5's two special cases) is dropped instead."""
+  words = _wsc_words(x)
+  index = tf.cast(x["span2_index"], tf.int32)
+  inside = tf.logical_and(index > 0, index < tf.size(words))
+  at_index = tf.equal(tf.gather(words, tf.clip_by_value(index, 0, tf.size(words) - 1)),
+                      x["span2_text"])
+  special = tf.reduce_any(tf.equal(x["text"], list(WSC_SPECIAL_CASES)))
+  return tf.logical_or(special, tf.logical_and(inside, at_index))
+
+
+def wsc_simple(dataset: tf.data.Dataset, correct_referent_only: bool = False,
+               label: str = "wsc:") -> tf.data.Dataset:
+  """T5's simplified WSC (`wsc_simple`): the pronoun between `*`, the referent as target,
+  `wsc: Mitchell asked Tom if *he* could lend some money.` -> `Tom`. For training
+  (`correct_referent_only`) rows whose span1 is not the pronoun's referent are left out."""
+
+  def inputs(x):
+    words = _wsc_words(x)
+    index = tf.cast(x["span2_index"], tf.int32)
+    blanked = tf.strings.join([tf.strings.reduce_join(words[:index], separator=" "), "X",
+                               tf.strings.reduce_join(words[index + 1:], separator=" ")],
+                              separator=" ")
+    for text, replacement in WSC_SPECIAL_CASES.items():
+      blanked = tf.where(tf.equal(x["text"], text), replacement, blanked)
+    return blanked
+
+  def to_text(x):
+    marked = tf.strings.regex_replace(
+        inputs(x), " X ", tf.strings.join([" *", x["span2_text"], "* "]))
+    return {"inputs": join([label, marked]), "targets": x["span1_text"],
+            "label": tf.cast(x["label"], tf.int64), "idx": x["idx"]}
+
+  if correct_referent_only:
+    dataset = dataset.filter(lambda x: tf.equal(tf.cast(x["label"], tf.int64), 1))
+  return dataset.map(to_text, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+@seqio.map_over_dataset
+def rekey(x, key_map: Mapping[str, str]):
+  """T5's `rekey`: new name -> old name (e.g. AX-b's sentence1/2 as RTE's premise/hypothesis)."""
+  return {new: x[old] for new, old in key_map.items()}
+
+
 def record(dataset: tf.data.Dataset) -> tf.data.Dataset:
   """ReCoRD: one example per gold answer (T5), entities listed, highlights joined."""
 

@@ -23,7 +23,7 @@ SUPER_GLUE = {
     "multirc": ("False", "True"),
     "rte": ("entailment", "not_entailment"),
     "wic": ("False", "True"),
-    "wsc": ("False", "True"),
+    "wsc_bool": ("False", "True"),
     "axb": ("entailment", "not_entailment"),
     "axg": ("entailment", "not_entailment"),
 }

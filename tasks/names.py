@@ -22,7 +22,9 @@ def glue_task(config: str) -> str:
 
 
 def super_glue_task(config: str) -> str:
-  # "wsc" reads the TFDS config `wsc.fixed`.
+  # "wsc" reads the TFDS config `wsc.fixed`, in T5's simplified form (the referent as
+  # target), which T5's SuperGLUE mixture and so SPoT train and score; "wsc_bool" is the
+  # boolean form (`wsc text: ... * Tom * ... # he #` -> True/False), an extra.
   return f"spot_super_glue_{config}_v102"
 
 
@@ -74,7 +76,7 @@ GLUE_TASKS = tuple(glue_task(c) for c in GLUE_CONFIGS)
 SUPER_GLUE_TASKS = tuple(super_glue_task(c) for c in SUPER_GLUE_CONFIGS)
 EXTRA_TASKS = (tuple(glue_task(c) for c in GLUE_EXTRA_CONFIGS)
                + tuple(super_glue_task(c) for c in SUPER_GLUE_EXTRA_CONFIGS)
-               + (RACE_HIGH,))
+               + (super_glue_task("wsc_bool"), RACE_HIGH))
 
 # The 26 SPoT tasks plus the 16 benchmark tasks, each once.
 CORE_TASKS = tuple(dict.fromkeys(

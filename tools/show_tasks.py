@@ -103,7 +103,8 @@ def show_task(task: seqio.Task, show_example: bool, mock: bool, out) -> None:
     split = "validation" if "validation" in splits else splits[0]
     ex = formatted_example(task, split)
     if ex is None:
-      print("  example: (none)", file=out)
+      why = " (random mock rows fail this task's row checks)" if mock else ""
+      print(f"  example: (none: every row was dropped{why})", file=out)
     elif "error" in ex:
       print(f"  example: unavailable: {ex['error']}", file=out)
     else:

@@ -80,3 +80,30 @@ def qa(answer: Any,
   if is_target:
     return [as_text(a) for a in example["answers"]]
   return as_text(answer)
+
+
+WSC_DETERMINERS = frozenset({
+    "a", "an", "few", "her", "his", "each", "every", "many", "much", "my", "our", "some",
+    "that", "the", "their", "these", "this", "those", "which", "whose", "your"})
+
+
+def wsc_simple(prediction: Any, example: Optional[Mapping[str, Any]] = None,
+               is_target: bool = False) -> int:
+  """T5's `wsc_simple`: target -> the row's label; prediction -> 1 when it names the
+  referent the row proposes (span1, ignoring case and determiners, either word set inside
+  the other, a possessive only matching a possessive), else 0; -1 for an empty prediction."""
+  if is_target:
+    return int(example["label"])
+
+  def clean(text):
+    text = as_text(text).strip().lower()
+    return " ".join(w for w in text.split(" ") if w not in WSC_DETERMINERS)
+
+  prediction = clean(prediction)
+  if not prediction:
+    return INVALID
+  referent = clean(example["targets_pretokenized"])
+  if ("'" in prediction) != ("'" in referent):
+    return 0
+  said, meant = set(prediction.split(" ")), set(referent.split(" "))
+  return int(said <= meant or meant <= said)

@@ -140,10 +140,28 @@ def tiny_tasks(tiny_vocab, local_dirs):
                                     cxc_dir=cxc_dir)
 
 
+# WSC rows: span2 must be the pronoun at span2_index, which random rows never are. Two
+# correct referents, one wrong one, one malformed row (span2_index off the pronoun).
+WSC_ROWS = {
+    "text": ["Mitchell asked Tom if he could lend some money.",
+             "The cat sat on the mat because it was tired.",
+             "The cat sat on the mat because it was tired.",
+             "Ann thanked Sue because she helped."],
+    "span1_text": ["Tom", "The cat", "the mat", "Sue"], "span1_index": [2, 0, 4, 2],
+    "span2_text": ["he", "it", "it", "she"], "span2_index": [4, 7, 7, 3],
+    "label": [1, 1, 0, 1], "idx": [0, 1, 2, 3]}
+
+
+def _is_wsc(builder) -> bool:
+  return builder.name == "super_glue" and builder.builder_config.name == "wsc.fixed"
+
+
 def _hand_rows(builder, split, **unused_kwargs):
-  """Rows for the multiple-choice datasets whose nested features TFDS's mock cannot fill."""
+  """Rows for the datasets whose nested features or constraints TFDS's mock cannot fill."""
   del split
-  if builder.name == "hellaswag":
+  if _is_wsc(builder):
+    rows = dict(WSC_ROWS)
+  elif builder.name == "hellaswag":
     rows = {"context": ["He opens the door.", "She sings."],
             "endings": [["a", "b", "c", "d"], ["e", "f", "g"]],  # second is malformed
             "activity_label": ["x", "y"], "label": [3, 0],
@@ -162,7 +180,7 @@ def _hand_rows(builder, split, **unused_kwargs):
 
 @pytest.fixture(scope="session")
 def hand_rows():
-  """`as_dataset_fn` for `tfds.testing.mock_data` with hand-written HellaSwag/RACE rows."""
+  """`as_dataset_fn` for `tfds.testing.mock_data` with hand-written WSC/HellaSwag/RACE rows."""
   return _hand_rows
 
 
@@ -171,7 +189,7 @@ def _checkpointable_rows(builder, split, *, num_examples=8, **unused_kwargs):
   in-memory records through `features.deserialize_example`. Unlike mock_data's default
   (`from_generator`, a Python op), this dataset's iterator can be checkpointed."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  if builder.name in ("hellaswag", "race"):
+  if builder.name in ("hellaswag", "race") or _is_wsc(builder):
     return _hand_rows(builder, split)
   features = builder.info.features
   records = list(tfds.testing.mocking.SerializedRandomFakeGenerator(

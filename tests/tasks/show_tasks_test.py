@@ -24,9 +24,11 @@ def test_lists_tasks_examples_metrics_and_mixtures():
   assert "TFDS glue/cola:2.0.0" in text
   assert "inputs:  cola sentence: " in text
   assert "metrics: matthews_corrcoef, num_invalid" in text
-  assert "inputs:  wsc text: " in text
+  assert "spot_super_glue_wsc_v102  [SPoT target (WSC)]" in text
+  assert "example: (none: every row was dropped (random mock rows fail" in text
+  assert "spot_super_glue_wsc_bool_v102  [extra]" in text and "inputs:  wsc text: " in text
   assert "spot_glue_v200_mix  [mixture" in text
-  assert "2 tasks" in text and "1 mixtures" in text
+  assert "3 tasks" in text and "1 mixtures" in text
 
 
 def test_names_only_listing_counts_everything():

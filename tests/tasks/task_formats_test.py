@@ -81,10 +81,44 @@ def test_stsb_rounds_to_point_two(score, expected):
   assert ex["targets"] == expected
 
 
-def test_wsc_marks_spans():
-  row = {"text": "Mitchell asked Tom if he could lend some money.",
-         "span1_text": "Tom", "span1_index": 2, "span2_text": "he", "span2_index": 4,
-         "label": 1, "idx": 0}
+WSC_ROW = {"text": "Mitchell asked Tom if he could lend some money.",
+           "span1_text": "Tom", "span1_index": 2, "span2_text": "he", "span2_index": 4,
+           "label": 1, "idx": 0}
+
+
+def test_wsc_is_t5s_simple_form():
+  [ex] = run(formats.wsc_simple, WSC_ROW)
+  assert ex["inputs"] == "wsc: Mitchell asked Tom if *he* could lend some money."
+  assert ex["targets"] == "Tom" and ex["label"] == 1
+  wrong = dict(WSC_ROW, span1_text="Mitchell", label=0)
+  assert run(functools.partial(formats.wsc_simple, correct_referent_only=True), wrong) == []
+  [ex] = run(formats.wsc_simple, wrong)
+  assert ex["targets"] == "Mitchell" and ex["label"] == 0
+
+
+def test_wsc_simple_keeps_t5s_special_cases():
+  text, _ = list(formats.WSC_SPECIAL_CASES.items())[0]
+  row = dict(WSC_ROW, text=text, span1_text="the pony", span2_text="him", span2_index=22)
+  [ex] = run(formats.wsc_simple, row)
+  assert ex["inputs"].endswith('John laughed out quite loud. "Good for *him* ," he said.')
+  ok = lambda r: bool(formats.wsc_row_is_well_formed(
+      {k: tf.constant(v) for k, v in r.items()}).numpy())
+  assert ok(row) and ok(WSC_ROW)
+  assert not ok(dict(WSC_ROW, span2_index=5)) and not ok(dict(WSC_ROW, span2_index=0))
+  assert not ok(dict(WSC_ROW, span2_index=99))
+
+
+def test_axb_is_cast_as_rte_with_t5s_field_names():
+  row = {"sentence1": "The cat sat.", "sentence2": "A cat sat.", "label": 0, "idx": 3}
+  rekeyed = functools.partial(formats.rekey, key_map=super_glue.AXB_AS_RTE)
+  [ex] = run(lambda ds: glue_formatter("axb", benchmark="rte",
+                                       labels=super_glue.LABELS["axb"])(rekeyed(ds)), row)
+  assert ex["inputs"] == "rte hypothesis: A cat sat. premise: The cat sat."
+  assert ex["targets"] == "entailment"
+
+
+def test_wsc_bool_marks_spans():
+  row = WSC_ROW
   [ex] = run(formats.wsc, row)
   assert ex["inputs"] == "wsc text: Mitchell asked * Tom * if # he # could lend some money."
   assert ex["targets"] == "True"

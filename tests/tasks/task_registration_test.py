@@ -13,7 +13,8 @@ from spot_jax.tasks import pipeline
 PREFIX = "tiny_"  # as registered by the `tiny_tasks` fixture
 LENGTHS = {"inputs": 32, "targets": 8}
 LOCAL = (names.CR, names.CXC)
-HAND_MOCKED = (names.HELLASWAG, names.RACE_MIDDLE, names.RACE_HIGH)
+HAND_MOCKED = (names.HELLASWAG, names.RACE_MIDDLE, names.RACE_HIGH,
+               names.super_glue_task("wsc"))
 TFDS_TASKS = [n for n in names.ALL_TASKS if n not in LOCAL + HAND_MOCKED]
 TEST_ONLY = {names.glue_task("ax"), names.super_glue_task("axb"),
              names.super_glue_task("axg")}
@@ -70,6 +71,33 @@ def test_local_file_tasks_drop_and_count_bad_rows(name, tiny_tasks, tiny_vocab):
     assert tiny_vocab.decode(examples[1]["targets"].tolist()) == "0.2"
   assert task.num_input_examples("train") == (6 if name == names.CR else 4)
   assert list(task.splits) == ["train", "validation"]  # no test.tsv written
+
+
+def test_wsc_trains_on_correct_referents_and_scores_every_row(tiny_tasks, tfds_metadata,
+                                                              hand_rows):
+  from spot_jax.evaluation import metrics, postprocessors
+  task = seqio.get_mixture_or_task(PREFIX + names.super_glue_task("wsc"))
+  with tfds.testing.mock_data(as_dataset_fn=hand_rows, data_dir=tfds_metadata):
+    train = list(task.get_dataset(None, split="train", shuffle=False).as_numpy_iterator())
+    valid = list(task.get_dataset(None, split="validation", shuffle=False)
+                 .as_numpy_iterator())
+    counted = pipeline.count_examples(task, LENGTHS, "validation")
+  text = lambda ex, key: ex[f"{key}_pretokenized"].decode()
+  assert [text(ex, "targets") for ex in train] == ["Tom", "The cat"]
+  assert [text(ex, "targets") for ex in valid] == ["Tom", "The cat", "the mat"]
+  assert text(valid[0], "inputs") == "wsc: Mitchell asked Tom if *he* could lend some money."
+  assert counted["rows_dropped"] == 1  # the row whose span2_index misses the pronoun
+  # T5's scoring: a prediction names span1 (1) or not (0), compared with the row's label.
+  targets = [task.postprocess_fn(None, example=ex, is_target=True) for ex in valid]
+  right = [task.postprocess_fn(p, example=ex) for p, ex in
+           zip([b"tom", b"the cat", b"the cat"], valid)]
+  wrong = [task.postprocess_fn(p, example=ex) for p, ex in
+           zip([b"Mitchell", b"mat", b"mat"], valid)]
+  assert targets == [1, 1, 0] and right == [1, 1, 0] and wrong == [0, 0, 1]
+  assert metrics.accuracy(targets, right)["accuracy"] == 100.0
+  assert metrics.accuracy(targets, wrong)["accuracy"] == 0.0
+  assert postprocessors.wsc_simple(b"  ", example=valid[0]) == postprocessors.INVALID
+  assert postprocessors.wsc_simple(b"Tom's", example=valid[0]) == 0
 
 
 def test_local_task_without_directory_says_what_to_do(tiny_vocab):

@@ -10,8 +10,10 @@ from spot_jax.tasks import names
 pytestmark = pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")
 
 PREFIX = "tiny_"  # as registered by the `tiny_tasks` fixture
+# WSC is scored against its rows' labels, not its targets (task_registration_test).
 SCORED = [n for n in names.CORE_TASKS
-          if n not in (names.C4, names.CR, names.CXC, names.HELLASWAG, names.RACE_MIDDLE)]
+          if n not in (names.C4, names.CR, names.CXC, names.HELLASWAG, names.RACE_MIDDLE,
+                       names.super_glue_task("wsc"))]
 
 
 def scored_examples(task, tfds_metadata):
