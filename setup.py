@@ -23,6 +23,8 @@ INSTALL_REQUIRES = [
     "scipy==1.17.1",
     "scikit-learn==1.9.1",
     "matplotlib==3.11.2",
+    "sacrebleu==2.6.0",  # BLEU as T5 scores translation
+    "rouge-score==0.1.2",  # ROUGE as T5 scores summaries
 ]
 
 TEST_REQUIRES = [

@@ -1,4 +1,4 @@
-"""Commonsense multiple choice: WinoGrande, HellaSwag, CosmosQA (target = choice key)."""
+"""Commonsense multiple choice: WinoGrande, HellaSwag, CosmosQA, PIQA (target = choice key)."""
 import functools
 
 import seqio
@@ -50,5 +50,7 @@ def register(opts: pipeline.Options):
                    text_fields=("context", "question", "answer0", "answer1", "answer2",
                                 "answer3"),
                    labels=formats.choice_names("answer", 4), opts=opts),
+      _choice_task(names.PIQA, tfds_name="piqa:1.0.0", splits=None, formatter=formats.piqa,
+                   text_fields=("goal", "sol1", "sol2"), labels=("sol1", "sol2"), opts=opts),
   ]
   return [t.name for t in tasks]

@@ -156,6 +156,12 @@ def wsc_simple(dataset: tf.data.Dataset, correct_referent_only: bool = False,
 
 
 @seqio.map_over_dataset
+def with_label(x, label_fn):
+  """Adds `label` (a class id) computed from the row, e.g. Sentiment140's polarity // 2."""
+  return dict(x, label=label_fn(x))
+
+
+@seqio.map_over_dataset
 def rekey(x, key_map: Mapping[str, str]):
   """T5's `rekey`: new name -> old name (e.g. AX-b's sentence1/2 as RTE's premise/hypothesis)."""
   return {new: x[old] for new, old in key_map.items()}
@@ -228,6 +234,46 @@ def text_classification(x, task_prefix: str, text_keys: Sequence[str],
   for key in text_keys:
     parts += [f"{key}:", x[key]]
   return {"inputs": join_collapsed(parts), "targets": label_text(x["label"], label_names)}
+
+
+@seqio.map_over_dataset
+def multi_label_classification(x, task_prefix: str, text_key: str,
+                               label_names: Sequence[str]):
+  """GoEmotions-style: one boolean feature per label -> the set labels, comma-joined in
+  label order (`"joy, love"`); `"<task> <key>: <text>"` as the input."""
+  on = tf.stack([tf.cast(x[name], tf.bool) for name in label_names])
+  return {"inputs": join_collapsed([task_prefix, f"{text_key}:", x[text_key]]),
+          "targets": tf.strings.reduce_join(tf.boolean_mask(list(label_names), on),
+                                            separator=", ")}
+
+
+@seqio.map_over_dataset
+def translate(x, source: str, target: str):
+  """T5's `translate`: `"translate English to German: <en>"` -> the German text."""
+  language = {"en": "English", "de": "German", "fr": "French", "ro": "Romanian"}
+  return {"inputs": join([f"translate {language[source]} to {language[target]}:", x[source]]),
+          "targets": x[target]}
+
+
+@seqio.map_over_dataset
+def summarize(x, document: str, summary: str):
+  """T5's `summarize`: `"summarize: <document>"` -> the summary."""
+  return {"inputs": join(["summarize:", x[document]]), "targets": x[summary]}
+
+
+@seqio.map_over_dataset
+def open_qa(x, task_prefix: str = "nq"):
+  """Closed-book QA (NQ-Open): `"nq question: <q>"` -> the first answer; all answers kept."""
+  return {"inputs": join_collapsed([f"{task_prefix} question:", x["question"]]),
+          "targets": x["answer"][0], "answers": x["answer"]}
+
+
+@seqio.map_over_dataset
+def piqa(x):
+  """PIQA in SPoT's multiple-choice convention: `"piqa goal: .. sol1: .. sol2: .."` -> key."""
+  return {"inputs": join_collapsed(["piqa goal:", x["goal"], "sol1:", x["sol1"],
+                                    "sol2:", x["sol2"]]),
+          "targets": tf.gather(tf.constant(["sol1", "sol2"]), tf.cast(x["label"], tf.int32))}
 
 
 @seqio.map_over_dataset

@@ -33,6 +33,15 @@ WINOGRANDE = ("option1", "option2")
 HELLASWAG = ("ending0", "ending1", "ending2", "ending3")
 COSMOS_QA = ("answer0", "answer1", "answer2", "answer3")
 RACE = ("A", "B", "C", "D")
+NLI3 = ("entailment", "neutral", "contradiction")  # ANLI (TFDS e, n, c) and SNLI
+SENTIMENT140 = ("negative", "neutral", "positive")  # TFDS polarity 0, 2, 4
+PIQA = ("sol1", "sol2")
+# GoEmotions' 28 labels in TFDS feature order; a target names every label set on a row.
+GOEMOTIONS = (
+    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion",
+    "curiosity", "desire", "disappointment", "disapproval", "disgust", "embarrassment",
+    "excitement", "fear", "gratitude", "grief", "joy", "love", "nervousness", "optimism",
+    "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral")
 
 BY_TASK = {
     **{names.glue_task(c): v for c, v in GLUE.items()},
@@ -45,6 +54,12 @@ BY_TASK = {
     names.COSMOS_QA: COSMOS_QA,
     names.RACE_MIDDLE: RACE,
     names.RACE_HIGH: RACE,
+    **{names.anli_task(r): NLI3 for r in names.ANLI_ROUNDS},
+    names.SNLI: NLI3,
+    names.SENTIMENT140: SENTIMENT140,
+    names.IMDB: SENTIMENT,
+    names.MOVIE_RATIONALES: SENTIMENT,
+    names.PIQA: PIQA,
 }
 
 

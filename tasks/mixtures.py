@@ -10,6 +10,7 @@ def register(opts: pipeline.Options):
   }
   for mixture, task in names.SINGLE_SOURCE_MIXTURES.items():
     mixtures[mixture] = (task,)
+  mixtures.update(names.FAMILY_MIXTURES)
   for mixture, tasks in mixtures.items():
     pipeline.add_mixture(opts.name(mixture), [opts.name(t) for t in tasks])
   return [opts.name(m) for m in mixtures]

@@ -41,6 +41,52 @@ RACE_HIGH = "spot_race_high_v200"
 CXC = "spot_cxc_v100"
 CR = "spot_cr_v100"
 
+# SPoT Table 1's source families beyond the 26 study tasks (Appendix B), and the TFDS
+# tasks of Su et al.'s 17.
+ANLI_ROUNDS = ("r1", "r2", "r3")
+
+
+def anli_task(round_name: str) -> str:
+  return f"spot_anli_{round_name}_v010"
+
+
+SNLI = "spot_snli_v110"
+SENTIMENT140 = "spot_sentiment140_v100"
+GOEMOTIONS = "spot_goemotions_v010"
+IMDB = "spot_imdb_reviews_v100"
+MOVIE_RATIONALES = "spot_movie_rationales_v010"
+MRQA_CONFIGS = ("news_qa", "trivia_qa", "search_qa", "hotpot_qa", "natural_questions")
+
+
+def mrqa_task(config: str) -> str:
+  return f"spot_mrqa_{config}_v100"
+
+
+NQ_OPEN = "spot_natural_questions_open_v100"
+PIQA = "spot_piqa_v100"
+# name -> (TFDS name, source language, target language), as T5's WMT tasks.
+TRANSLATION = collections.OrderedDict([
+    ("spot_wmt14_ende_v100", ("wmt14_translate/de-en:1.0.0", "en", "de")),
+    ("spot_wmt14_enfr_v100", ("wmt14_translate/fr-en:1.0.0", "en", "fr")),
+    ("spot_wmt16_enro_v100", ("wmt16_translate/ro-en:1.0.0", "en", "ro")),
+])
+# name -> (TFDS name, document field, summary field); WikiLingua (English) through GEM.
+SUMMARIZATION = collections.OrderedDict([
+    ("spot_aeslc_v100", ("aeslc:1.0.0", "email_body", "subject_line")),
+    ("spot_billsum_v300", ("billsum:3.0.0", "text", "summary")),
+    ("spot_cnn_dailymail_v340", ("cnn_dailymail:3.4.0", "article", "highlights")),
+    ("spot_wiki_lingua_en_v110", ("gem/wiki_lingua_english_en:1.1.0", "source", "target")),
+    ("spot_gigaword_v120", ("gigaword:1.2.0", "document", "summary")),
+    ("spot_multi_news_v210", ("multi_news:2.1.0", "document", "summary")),
+    ("spot_newsroom_v100", ("newsroom:1.0.0", "text", "summary")),
+    ("spot_samsum_v100", ("samsum:1.0.0", "dialogue", "summary")),
+    ("spot_xsum_v110", ("xsum:1.1.0", "document", "summary")),
+])
+FAMILY_TASKS = (tuple(anli_task(r) for r in ANLI_ROUNDS)
+                + (SNLI, SENTIMENT140, GOEMOTIONS, IMDB, MOVIE_RATIONALES)
+                + tuple(mrqa_task(c) for c in MRQA_CONFIGS) + (NQ_OPEN, PIQA)
+                + tuple(TRANSLATION) + tuple(SUMMARIZATION))
+
 # SPoT Table 2, in the paper's order: paper name -> task name.
 SOURCE_TASKS = collections.OrderedDict([
     ("C4", C4),
@@ -82,7 +128,7 @@ EXTRA_TASKS = (tuple(glue_task(c) for c in GLUE_EXTRA_CONFIGS)
 CORE_TASKS = tuple(dict.fromkeys(
     list(SOURCE_TASKS.values()) + list(TARGET_TASKS.values())
     + list(GLUE_TASKS) + list(SUPER_GLUE_TASKS)))
-ALL_TASKS = CORE_TASKS + EXTRA_TASKS
+ALL_TASKS = CORE_TASKS + EXTRA_TASKS + FAMILY_TASKS
 
 GLUE_MIXTURE = "spot_glue_v200_mix"
 SUPER_GLUE_MIXTURE = "spot_super_glue_v102_mix"
@@ -92,7 +138,20 @@ SINGLE_SOURCE_MIXTURES = collections.OrderedDict([
     (f"{glue_task('mnli')}_mix", glue_task("mnli")),
     (f"{SQUAD}_mix", SQUAD),
 ])
-ALL_MIXTURES = (GLUE_MIXTURE, SUPER_GLUE_MIXTURE) + tuple(SINGLE_SOURCE_MIXTURES)
+# SPoT Table 1's family mixtures (Appendix B membership; docs/tasks.md says where each
+# member comes from and what is not registered yet).
+FAMILY_MIXTURES = collections.OrderedDict([
+    ("spot_nli_mix", tuple(anli_task(r) for r in ANLI_ROUNDS) + (
+        super_glue_task("cb"), DOC_NLI, glue_task("mnli"), glue_task("qnli"),
+        glue_task("rte"), SNLI)),
+    ("spot_paraphrase_mix", (CXC, glue_task("mrpc"), glue_task("qqp"), glue_task("stsb"))),
+    ("spot_sentiment_mix", (CR, GOEMOTIONS, SENTIMENT140, glue_task("sst2"), YELP_POLARITY)),
+    ("spot_mrqa_mix", (SQUAD,) + tuple(mrqa_task(c) for c in MRQA_CONFIGS)),
+    ("spot_translation_mix", tuple(TRANSLATION)),
+    ("spot_summarization_mix", tuple(SUMMARIZATION)),
+])
+ALL_MIXTURES = ((GLUE_MIXTURE, SUPER_GLUE_MIXTURE) + tuple(SINGLE_SOURCE_MIXTURES)
+                + tuple(FAMILY_MIXTURES))
 
 # Example-proportional mixing cap K (SPoT section 2.1.3).
 MIXING_RATE_MAXIMUM = 2**19

@@ -1,4 +1,5 @@
-"""Extractive/abstractive QA sources: SQuAD (MRQA), DROP, RACE."""
+"""QA: the MRQA datasets (SQuAD, NewsQA, TriviaQA, SearchQA, HotpotQA, NQ), DROP, RACE, and
+closed-book NQ-Open (Su et al.)."""
 import functools
 
 import seqio
@@ -18,12 +19,21 @@ def _has_answer(x):
 
 
 def register(opts: pipeline.Options):
-  squad = pipeline.add_task(
-      opts.name(names.SQUAD),
-      source=seqio.TfdsDataSource(tfds_name="mrqa/squad:1.0.0",
+  mrqa = [pipeline.add_task(
+      opts.name(name),
+      source=seqio.TfdsDataSource(tfds_name=f"mrqa/{config}:1.0.0",
                                   tfds_data_dir=opts.tfds_data_dir),
       opts=opts, formatters=[formats.squad],
       text_fields=("question", "context"), predicate=_has_answer,
+      postprocess_fn=postprocessors.qa, metric_fns=[metrics.squad])
+          for config, name in [("squad", names.SQUAD)] + [
+              (c, names.mrqa_task(c)) for c in names.MRQA_CONFIGS]]
+  nq_open = pipeline.add_task(
+      opts.name(names.NQ_OPEN),
+      source=seqio.TfdsDataSource(tfds_name="natural_questions_open:1.0.0",
+                                  tfds_data_dir=opts.tfds_data_dir),
+      opts=opts, formatters=[formats.open_qa], text_fields=("question",),
+      predicate=lambda x: _has_answer({"answers": x["answer"]}),
       postprocess_fn=postprocessors.qa, metric_fns=[metrics.squad])
   drop = pipeline.add_task(
       opts.name(names.DROP),
@@ -33,7 +43,7 @@ def register(opts: pipeline.Options):
       opts=opts, formatters=[formats.drop],
       text_fields=("question", "passage", "answer"),
       postprocess_fn=postprocessors.qa, metric_fns=[metrics.squad])
-  registered = [squad.name, drop.name]
+  registered = [t.name for t in mrqa] + [drop.name, nq_open.name]
   for config, base in (("middle", names.RACE_MIDDLE), ("high", names.RACE_HIGH)):
     task = pipeline.add_task(
         opts.name(base),

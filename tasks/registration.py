@@ -5,6 +5,7 @@ import seqio
 
 from spot_jax.tasks import c4
 from spot_jax.tasks import commonsense
+from spot_jax.tasks import generation
 from spot_jax.tasks import glue
 from spot_jax.tasks import local_files
 from spot_jax.tasks import mixtures
@@ -15,7 +16,7 @@ from spot_jax.tasks import qa
 from spot_jax.tasks import sentiment
 from spot_jax.tasks import super_glue
 
-FAMILIES = (glue, super_glue, nli, sentiment, qa, commonsense, local_files, c4)
+FAMILIES = (glue, super_glue, nli, sentiment, qa, commonsense, local_files, c4, generation)
 
 
 def register_all(vocabulary: Optional[seqio.Vocabulary] = None, *,

@@ -25,7 +25,13 @@ from spot_jax.tasks import local_files
 from spot_jax.tasks import names
 from spot_jax.tasks import registration
 
-TAGS = {**{v: f"SPoT source ({k})" for k, v in names.SOURCE_TASKS.items()},
+SU_ET_AL = {names.IMDB: "IMDB", names.MOVIE_RATIONALES: "movie rationales",
+            names.NQ_OPEN: "NQ-Open", names.SNLI: "SNLI"}
+TAGS = {**{t: f"SPoT Table 1 family ({m[len('spot_'):-len('_mix')]})"
+           for m, members in names.FAMILY_MIXTURES.items() for t in members},
+        **{v: f"Su et al. ({k})" for v, k in SU_ET_AL.items()},
+        names.PIQA: "SPoT Table 1 family (RAINBOW)",
+        **{v: f"SPoT source ({k})" for k, v in names.SOURCE_TASKS.items()},
         **{v: f"SPoT target ({k})" for k, v in names.TARGET_TASKS.items()}}
 
 

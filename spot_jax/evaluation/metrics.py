@@ -161,3 +161,39 @@ def multirc_exact_match(targets: Sequence[dict], predictions: Sequence[dict]) ->
     return {"exact_match": 0.0}
   matches = [all(t == p for t, p in pairs) for pairs in groups.values()]
   return {"exact_match": 100 * float(np.mean(matches))}
+
+
+# ------------------------------------------------------------------ generation (T5's)
+
+
+def bleu(targets: Sequence[Any], predictions: Sequence[str]) -> Metrics:
+  """Corpus BLEU with sacrebleu as T5 scores translation ("intl" tokenization,
+  exponential smoothing); `targets` are strings, or lists of references per example."""
+  import sacrebleu  # pylint: disable=g-import-not-at-top
+  predictions = [postprocessors.as_text(p) for p in predictions]
+  if targets and isinstance(targets[0], (list, tuple)):
+    width = max(len(t) for t in targets)  # sacrebleu: one stream per reference position
+    references = [[postprocessors.as_text(t[min(i, len(t) - 1)]) for t in targets]
+                  for i in range(width)]
+  else:
+    references = [[postprocessors.as_text(t) for t in targets]]
+  score = sacrebleu.corpus_bleu(predictions, references, smooth_method="exp",
+                                smooth_value=0.0, force=False, lowercase=False,
+                                tokenize="intl", use_effective_order=False)
+  return {"bleu": float(score.score)}
+
+
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeLsum")
+
+
+def rouge(targets: Sequence[str], predictions: Sequence[str]) -> Metrics:
+  """ROUGE-1/2/Lsum F-measure (x100, bootstrap mid) with rouge-score, as T5 scores
+  summaries: sentences (" . ") on their own lines so that ROUGE-Lsum sees them."""
+  from rouge_score import rouge_scorer, scoring  # pylint: disable=g-import-not-at-top
+  scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS))
+  aggregator = scoring.BootstrapAggregator()
+  lines = lambda text: postprocessors.as_text(text).replace(" . ", " .\n")
+  for target, prediction in zip(targets, predictions):
+    aggregator.add_scores(scorer.score(target=lines(target), prediction=lines(prediction)))
+  result = aggregator.aggregate()
+  return {key: float(result[key].mid.fmeasure * 100) for key in ROUGE_KEYS}

@@ -49,6 +49,21 @@ def string_to_float(string: Any,
   return value
 
 
+def text(answer: Any, example: Optional[Mapping[str, Any]] = None,
+         is_target: bool = False) -> str:
+  """Generated text as it is (translation, summaries): BLEU and ROUGE read strings."""
+  del example, is_target
+  return as_text(answer)
+
+
+def label_set(answer: Any, example: Optional[Mapping[str, Any]] = None,
+              is_target: bool = False) -> frozenset:
+  """A comma-separated label list ("joy, love") -> the set of labels, for exact-set accuracy
+  (GoEmotions); order and spacing do not matter."""
+  del example, is_target
+  return frozenset(p.strip() for p in as_text(answer).split(",") if p.strip())
+
+
 def multirc(string_label: Any,
             example: Optional[Mapping[str, Any]] = None,
             is_target: bool = False) -> dict:

@@ -115,3 +115,32 @@ def test_postprocessors_never_raise_on_garbage():
   assert postprocessors.record(b"x", record_ex, is_target=True) == {
       "value": ["Paris"], "group": (3, 4)}
   assert postprocessors.qa(b"x", {"answers": [b"a", b"b"]}, is_target=True) == ["a", "b"]
+
+
+def test_bleu_is_sacrebleus_with_t5s_settings():
+  import sacrebleu
+  targets = ["The cat sat on the mat.", "A dog barked loudly at night."]
+  preds = ["The cat sat on a mat.", "A dog barked at night."]
+  want = sacrebleu.corpus_bleu(preds, [targets], smooth_method="exp", tokenize="intl").score
+  assert metrics.bleu(targets, preds)["bleu"] == pytest.approx(want)
+  assert metrics.bleu(targets, targets)["bleu"] == pytest.approx(100.0)
+  assert metrics.bleu(targets, ["banana", ""])["bleu"] == pytest.approx(0.0)
+  # Several references per example: each position is one reference stream.
+  multi = [["The cat sat on the mat.", "A cat sat on the mat."], ["A dog barked."]]
+  streams = [["The cat sat on the mat.", "A dog barked."],
+             ["A cat sat on the mat.", "A dog barked."]]
+  assert metrics.bleu(multi, preds)["bleu"] == pytest.approx(sacrebleu.corpus_bleu(
+      preds, streams, smooth_method="exp", tokenize="intl").score)
+
+
+def test_rouge_is_rouge_scores_f_measure():
+  from rouge_score import rouge_scorer
+  targets = ["the cat sat on the mat . it was warm", "a dog barked"]
+  preds = ["the cat sat on a mat . it was cold", "a dog barked loudly"]
+  got = metrics.rouge(targets, preds)
+  scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"])
+  for key in ("rouge1", "rouge2"):
+    per = [scorer.score(t, p)[key].fmeasure for t, p in zip(targets, preds)]
+    assert got[key] == pytest.approx(100 * np.mean(per), abs=1e-6)
+  assert metrics.rouge(targets, targets) == {k: pytest.approx(100.0) for k in metrics.ROUGE_KEYS}
+  assert metrics.rouge(targets, ["zzz", "qqq"])["rouge1"] == 0.0

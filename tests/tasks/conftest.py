@@ -81,6 +81,34 @@ SPLIT_SIZES = {
     "race/middle:2.0.0": {"train": 6409, "dev": 368, "test": 362},
     "race/high:2.0.0": {"train": 18728, "dev": 1021, "test": 1045},
     "c4/en:3.1.0": {"train": 365000000, "validation": 364608},
+    # SPoT Table 1's families and Su et al.'s tasks.
+    "anli/r1:0.1.0": {"train": 16946, "validation": 1000, "test": 1000},
+    "anli/r2:0.1.0": {"train": 45460, "validation": 1000, "test": 1000},
+    "anli/r3:0.1.0": {"train": 100459, "validation": 1200, "test": 1200},
+    "snli:1.1.0": {"train": 550152, "validation": 9842, "test": 9824},
+    "sentiment140:1.0.0": {"train": 1600000, "test": 498},
+    "goemotions:0.1.0": {"train": 43410, "validation": 5426, "test": 5427},
+    "imdb_reviews:1.0.0": {"train": 25000, "test": 25000, "unsupervised": 50000},
+    "movie_rationales:0.1.0": {"train": 1600, "validation": 200, "test": 199},
+    "mrqa/news_qa:1.0.0": {"train": 74160, "validation": 4212},
+    "mrqa/trivia_qa:1.0.0": {"train": 61688, "validation": 7785},
+    "mrqa/search_qa:1.0.0": {"train": 117384, "validation": 16980},
+    "mrqa/hotpot_qa:1.0.0": {"train": 72928, "validation": 5904},
+    "mrqa/natural_questions:1.0.0": {"train": 104071, "validation": 12836},
+    "natural_questions_open:1.0.0": {"train": 87925, "validation": 3610},
+    "piqa:1.0.0": {"train": 16113, "validation": 1838},
+    "wmt14_translate/de-en:1.0.0": {"train": 4508785, "validation": 3000, "test": 3003},
+    "wmt14_translate/fr-en:1.0.0": {"train": 40836715, "validation": 3000, "test": 3003},
+    "wmt16_translate/ro-en:1.0.0": {"train": 610320, "validation": 1999, "test": 1999},
+    "aeslc:1.0.0": {"train": 14436, "validation": 1960, "test": 1906},
+    "billsum:3.0.0": {"train": 18949, "test": 3269, "ca_test": 1237},
+    "cnn_dailymail:3.4.0": {"train": 287113, "validation": 13368, "test": 11490},
+    "gem/wiki_lingua_english_en:1.1.0": {"train": 99020, "validation": 13823, "test": 28614},
+    "gigaword:1.2.0": {"train": 3803957, "validation": 189651, "test": 1951},
+    "multi_news:2.1.0": {"train": 44972, "validation": 5622, "test": 5622},
+    "newsroom:1.0.0": {"train": 995041, "validation": 108837, "test": 108862},
+    "samsum:1.0.0": {"train": 14732, "validation": 818, "test": 819},
+    "xsum:1.1.0": {"train": 203577, "validation": 11305, "test": 11301},
 }
 
 
@@ -156,11 +184,20 @@ def _is_wsc(builder) -> bool:
   return builder.name == "super_glue" and builder.builder_config.name == "wsc.fixed"
 
 
+# Sentiment140: polarity is 0/2/4, which random integers never are; the last row is not.
+SENTIMENT140_ROWS = {"text": ["I love it", "meh, fine", "worst day", "odd row"],
+                     "polarity": [4, 2, 0, 3], "date": ["d"] * 4, "query": ["q"] * 4,
+                     "user": ["u"] * 4}
+HAND_ROW_DATASETS = ("hellaswag", "race", "sentiment140")
+
+
 def _hand_rows(builder, split, **unused_kwargs):
   """Rows for the datasets whose nested features or constraints TFDS's mock cannot fill."""
   del split
   if _is_wsc(builder):
     rows = dict(WSC_ROWS)
+  elif builder.name == "sentiment140":
+    rows = dict(SENTIMENT140_ROWS)
   elif builder.name == "hellaswag":
     rows = {"context": ["He opens the door.", "She sings."],
             "endings": [["a", "b", "c", "d"], ["e", "f", "g"]],  # second is malformed
@@ -189,7 +226,7 @@ def _checkpointable_rows(builder, split, *, num_examples=8, **unused_kwargs):
   in-memory records through `features.deserialize_example`. Unlike mock_data's default
   (`from_generator`, a Python op), this dataset's iterator can be checkpointed."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  if builder.name in ("hellaswag", "race") or _is_wsc(builder):
+  if builder.name in HAND_ROW_DATASETS or _is_wsc(builder):
     return _hand_rows(builder, split)
   features = builder.info.features
   records = list(tfds.testing.mocking.SerializedRandomFakeGenerator(

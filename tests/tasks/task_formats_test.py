@@ -228,3 +228,51 @@ def test_prefix_lm_splits_each_chunk():
   rebuilt = np.concatenate([np.concatenate([e["inputs"], e["targets"]]) for e in out])
   np.testing.assert_array_equal(rebuilt, np.arange(2, 12))
   assert all(len(e["inputs"]) >= 1 and len(e["targets"]) >= 1 for e in out)
+
+
+# --- SPoT Table 1 families and Su et al.'s tasks ------------------------------------------
+
+def test_translation_is_t5s():
+  [ex] = run(functools.partial(formats.translate, source="en", target="de"),
+             {"en": "That is good.", "de": "Das ist gut."})
+  assert ex == {"inputs": "translate English to German: That is good.",
+                "targets": "Das ist gut."}
+
+
+def test_summarization_is_t5s():
+  [ex] = run(functools.partial(formats.summarize, document="dialogue", summary="summary"),
+             {"dialogue": "A: hi\nB: hello", "summary": "They greet.", "id": "1"})
+  assert ex == {"inputs": "summarize: A: hi\nB: hello", "targets": "They greet."}
+
+
+def test_anli_reads_its_context_as_the_premise():
+  from spot_jax.tasks import labels
+  rekeyed = functools.partial(formats.rekey, key_map={
+      "premise": "context", "hypothesis": "hypothesis", "label": "label"})
+  classify = functools.partial(formats.text_classification, task_prefix="anli",
+                               text_keys=("premise", "hypothesis"), label_names=labels.NLI3)
+  [ex] = run(lambda ds: classify(rekeyed(ds)), {"uid": "u", "context": "A cat sat.",
+                                                "hypothesis": "An animal sat.", "label": 0})
+  assert ex == {"inputs": "anli premise: A cat sat. hypothesis: An animal sat.",
+                "targets": "entailment"}
+
+
+def test_goemotions_names_every_label_set():
+  from spot_jax.tasks import labels
+  row = {name: False for name in labels.GOEMOTIONS}
+  row.update(comment_text="Thanks, love it!", gratitude=True, love=True)
+  [ex] = run(functools.partial(formats.multi_label_classification, task_prefix="goemotions",
+                               text_key="comment_text", label_names=labels.GOEMOTIONS), row)
+  assert ex == {"inputs": "goemotions comment_text: Thanks, love it!",
+                "targets": "gratitude, love"}
+
+
+def test_piqa_and_nq_open():
+  [ex] = run(formats.piqa, {"id": "1", "goal": "Open a jar.", "sol1": "Twist the lid.",
+                            "sol2": "Eat the jar.", "label": 0})
+  assert ex == {"inputs": "piqa goal: Open a jar. sol1: Twist the lid. sol2: Eat the jar.",
+                "targets": "sol1"}
+  [ex] = run(formats.open_qa, {"question": "who wrote hamlet",
+                               "answer": ["Shakespeare", "William Shakespeare"]})
+  assert ex["inputs"] == "nq question: who wrote hamlet" and ex["targets"] == "Shakespeare"
+  assert list(ex["answers"]) == [b"Shakespeare", b"William Shakespeare"]

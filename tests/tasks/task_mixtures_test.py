@@ -12,8 +12,11 @@ K = 2**19
 
 
 def train_size(task: seqio.Task, split_sizes) -> int:
-  # Every mixture member reads its TFDS "train" split.
-  return split_sizes[task.source.tfds_dataset.name]["train"]
+  # TFDS members read their "train" split; local-file members (CR, CxC) count their lines.
+  tfds_dataset = getattr(task.source, "tfds_dataset", None)
+  if tfds_dataset is None:
+    return task.num_input_examples("train")
+  return split_sizes[tfds_dataset.name]["train"]
 
 
 @pytest.mark.parametrize("mixture_name", names.ALL_MIXTURES)

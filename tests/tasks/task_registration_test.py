@@ -14,7 +14,7 @@ PREFIX = "tiny_"  # as registered by the `tiny_tasks` fixture
 LENGTHS = {"inputs": 32, "targets": 8}
 LOCAL = (names.CR, names.CXC)
 HAND_MOCKED = (names.HELLASWAG, names.RACE_MIDDLE, names.RACE_HIGH,
-               names.super_glue_task("wsc"))
+               names.super_glue_task("wsc"), names.SENTIMENT140)
 TFDS_TASKS = [n for n in names.ALL_TASKS if n not in LOCAL + HAND_MOCKED]
 TEST_ONLY = {names.glue_task("ax"), names.super_glue_task("axb"),
              names.super_glue_task("axg")}
@@ -71,6 +71,21 @@ def test_local_file_tasks_drop_and_count_bad_rows(name, tiny_tasks, tiny_vocab):
     assert tiny_vocab.decode(examples[1]["targets"].tolist()) == "0.2"
   assert task.num_input_examples("train") == (6 if name == names.CR else 4)
   assert list(task.splits) == ["train", "validation"]  # no test.tsv written
+
+
+def test_sentiment140_polarity_0_2_4_is_negative_neutral_positive(tiny_tasks, tiny_vocab,
+                                                                   tfds_metadata, hand_rows):
+  task = seqio.get_mixture_or_task(PREFIX + names.SENTIMENT140)
+  with tfds.testing.mock_data(as_dataset_fn=hand_rows, data_dir=tfds_metadata):
+    examples = list(task.get_dataset(None, split="validation", shuffle=False)
+                    .as_numpy_iterator())
+    counted = pipeline.count_examples(task, LENGTHS, "validation")
+  assert [ex["inputs_pretokenized"].decode() for ex in examples] == [
+      "sentiment140 text: I love it", "sentiment140 text: meh, fine",
+      "sentiment140 text: worst day"]
+  assert [ex["targets_pretokenized"].decode() for ex in examples] == [
+      "positive", "neutral", "negative"]
+  assert counted["rows_dropped"] == 1
 
 
 def test_wsc_trains_on_correct_referents_and_scores_every_row(tiny_tasks, tfds_metadata,

@@ -11,9 +11,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarnin
 
 PREFIX = "tiny_"  # as registered by the `tiny_tasks` fixture
 # WSC is scored against its rows' labels, not its targets (task_registration_test).
-SCORED = [n for n in names.CORE_TASKS
+SCORED = [n for n in names.CORE_TASKS + names.FAMILY_TASKS
           if n not in (names.C4, names.CR, names.CXC, names.HELLASWAG, names.RACE_MIDDLE,
-                       names.super_glue_task("wsc"))]
+                       names.super_glue_task("wsc"), names.SENTIMENT140)]
 
 
 def scored_examples(task, tfds_metadata):
@@ -42,9 +42,12 @@ def test_gold_predictions_score_perfectly(name, tiny_tasks, tfds_metadata):
       if key in bad:
         assert bad[key] == 0.0, (name, key)
   assert results, f"{name} has no metrics"
-  # (Macro F1 and correlations are not 100 on a few mocked rows, as in T5.)
-  for key in ("accuracy", "em", "exact_match"):
+  # (Macro F1 and correlations are not 100 on a few mocked rows, as in T5; nor are BLEU and
+  # ROUGE-2 on random strings of under four or two words.)
+  for key in ("accuracy", "em", "exact_match", "rouge1", "rougeLsum"):
     if key in results:
       assert results[key] == pytest.approx(100.0), (name, key, results)
+    if key in bad and key.startswith("rouge"):
+      assert bad[key] == pytest.approx(0.0), (name, key)
   if "invalid_predictions" in results:
     assert results["invalid_predictions"] == 0
