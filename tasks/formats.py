@@ -261,6 +261,26 @@ def summarize(x, document: str, summary: str):
   return {"inputs": join(["summarize:", x[document]]), "targets": x[summary]}
 
 
+def linearize(value, separators: Sequence[str] = (" ; ", " | ")) -> tf.Tensor:
+  """A text field of any nesting as one string: a list joined by `separators[0]`, a list of
+  lists (DART's triples) by `separators[1]` inside and `separators[0]` between."""
+  if isinstance(value, tf.RaggedTensor) or value.shape.rank == 2:
+    value = tf.strings.reduce_join(value, axis=-1, separator=separators[1])
+  if value.shape.rank == 1:
+    value = tf.strings.reduce_join(value, separator=separators[0])
+  return value
+
+
+@seqio.map_over_dataset
+def data_to_text(x, task_prefix: str, input_keys: Sequence[str], target_key: str = "target"):
+  """GEM's data-to-text and simplification sets: `"<task> <key>: <linearized value> ..."` ->
+  the reference text."""
+  parts = [task_prefix]
+  for key in input_keys:
+    parts += [f"{key}:", linearize(x[key])]
+  return {"inputs": join_collapsed(parts), "targets": x[target_key]}
+
+
 @seqio.map_over_dataset
 def open_qa(x, task_prefix: str = "nq"):
   """Closed-book QA (NQ-Open): `"nq question: <q>"` -> the first answer; all answers kept."""

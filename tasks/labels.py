@@ -36,6 +36,8 @@ RACE = ("A", "B", "C", "D")
 NLI3 = ("entailment", "neutral", "contradiction")  # ANLI (TFDS e, n, c) and SNLI
 SENTIMENT140 = ("negative", "neutral", "positive")  # TFDS polarity 0, 2, 4
 PIQA = ("sol1", "sol2")
+SENTIMENT3 = ("negative", "neutral", "positive")  # TweetEval, SemEval-2014 laptop/restaurant
+ETHICS = ("unreasonable", "reasonable")  # ETHICS deontology (excuse), justice (scenario)
 # GoEmotions' 28 labels in TFDS feature order; a target names every label set on a row.
 GOEMOTIONS = (
     "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion",
@@ -60,6 +62,13 @@ BY_TASK = {
     names.IMDB: SENTIMENT,
     names.MOVIE_RATIONALES: SENTIMENT,
     names.PIQA: PIQA,
+    names.ART: ("hyp1", "hyp2"),
+    names.SOCIAL_IQA: ("answerA", "answerB", "answerC"),
+    names.LAPTOP: SENTIMENT3,
+    names.RESTAURANT: SENTIMENT3,
+    names.TWEET_EVAL: SENTIMENT3,
+    names.ETHICS_DEONTOLOGY: ETHICS,
+    names.ETHICS_JUSTICE: ETHICS,
 }
 
 

@@ -1,13 +1,12 @@
-"""Tasks read from local TSV files: CR and CxC, which TFDS does not carry.
+"""Tasks read from local TSV files, for datasets TFDS does not carry.
 
-Layout (the prompt-tuning SPoT registrations' files): a directory holding
-`train.tsv`, `validation.tsv` and optionally `test.tsv`, tab-separated, one header
-line, columns
-  CR:  index  text  label            (label 0 = negative, 1 = positive)
-  CxC: index  sentence1  sentence2  label   (label: similarity score in [0, 5])
-The directory is `register_all(cr_dir=..., cxc_dir=...)` or the environment
-variables SPOT_JAX_CR_DIR / SPOT_JAX_CXC_DIR, read when the data is first needed.
+Layout: a directory holding `train.tsv`, `validation.tsv` and optionally `test.tsv`,
+tab-separated, one header line, the columns of `SPECS` (docs/tasks.md lists them with
+where each dataset comes from). The directory is `register_all(cr_dir=..., cxc_dir=...,
+local_dirs={task: dir})` or the task's environment variable (`env_var`, e.g.
+SPOT_JAX_CR_DIR), read when the data is first needed.
 """
+import dataclasses
 import functools
 import os
 from typing import Dict, Optional, Sequence
@@ -101,23 +100,76 @@ class TsvDataSource(seqio.FunctionDataSource):
         parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+@dataclasses.dataclass(frozen=True)
+class LocalTask:
+  """A classification task over a TSV: its columns, the class-id column's pattern (ids
+  0..n-1 name `label_names`; `label_offset` for files counting from 1), input prefix."""
+  prefix: str
+  fields: Sequence[str]
+  text_fields: Sequence[str]
+  label_names: Sequence[str]
+  env_var: str
+  label_offset: int = 0
+
+  @property
+  def label_pattern(self) -> str:
+    return "[" + "".join(str(i + self.label_offset) for i in range(len(self.label_names))) + "]"
+
+
+SPECS = {
+    names.CR: LocalTask("cr", ("index", "text", "label"), ("text",), labels.SENTIMENT,
+                        "SPOT_JAX_CR_DIR"),
+    names.ART: LocalTask("art", ("index", "obs1", "obs2", "hyp1", "hyp2", "label"),
+                         ("obs1", "obs2", "hyp1", "hyp2"), ("hyp1", "hyp2"),
+                         "SPOT_JAX_ART_DIR", label_offset=1),
+    names.SOCIAL_IQA: LocalTask(
+        "social_iqa", ("index", "context", "question", "answerA", "answerB", "answerC",
+                       "label"), ("context", "question", "answerA", "answerB", "answerC"),
+        ("answerA", "answerB", "answerC"), "SPOT_JAX_SOCIAL_IQA_DIR", label_offset=1),
+    names.LAPTOP: LocalTask("laptop", ("index", "sentence", "aspect", "label"),
+                            ("sentence", "aspect"), labels.SENTIMENT3,
+                            "SPOT_JAX_LAPTOP_DIR"),
+    names.RESTAURANT: LocalTask("restaurant", ("index", "sentence", "aspect", "label"),
+                                ("sentence", "aspect"), labels.SENTIMENT3,
+                                "SPOT_JAX_RESTAURANT_DIR"),
+    names.TWEET_EVAL: LocalTask("tweet_eval_sentiment", ("index", "text", "label"),
+                                ("text",), labels.SENTIMENT3, "SPOT_JAX_TWEET_EVAL_DIR"),
+    names.ETHICS_DEONTOLOGY: LocalTask(
+        "ethics_deontology", ("index", "scenario", "excuse", "label"),
+        ("scenario", "excuse"), labels.ETHICS, "SPOT_JAX_ETHICS_DEONTOLOGY_DIR"),
+    names.ETHICS_JUSTICE: LocalTask("ethics_justice", ("index", "scenario", "label"),
+                                    ("scenario",), labels.ETHICS,
+                                    "SPOT_JAX_ETHICS_JUSTICE_DIR"),
+}
+
+
+def _directory(opts: pipeline.Options, base: str) -> Optional[str]:
+  return {names.CR: opts.cr_dir, names.CXC: opts.cxc_dir}.get(base) or (
+      opts.local_dirs or {}).get(base)
+
+
 def register(opts: pipeline.Options):
-  cr = opts.name(names.CR)
-  cr_task = pipeline.add_task(
-      cr,
-      source=TsvDataSource(directory=opts.cr_dir, env_var="SPOT_JAX_CR_DIR", task_name=cr,
-                           field_names=("index", "text", "label"),
-                           patterns={"label": "[01]"}, numeric={"label": tf.int64}),
-      opts=opts,
-      formatters=[functools.partial(formats.text_classification, task_prefix="cr",
-                                    text_keys=("text",),
-                                    label_names=labels.SENTIMENT)],
-      text_fields=("text",),
-      postprocess_fn=functools.partial(postprocessors.string_label_to_class_id,
-                                       label_classes=labels.SENTIMENT),
-      metric_fns=[metrics.accuracy, metrics.num_invalid])
+  registered = []
+  for base, spec in SPECS.items():
+    name = opts.name(base)
+    to_id = [] if not spec.label_offset else [functools.partial(
+        formats.with_label, label_fn=lambda x, o=spec.label_offset: x["label"] - o)]
+    registered.append(pipeline.add_task(
+        name,
+        source=TsvDataSource(directory=_directory(opts, base), env_var=spec.env_var,
+                             task_name=name, field_names=spec.fields,
+                             patterns={"label": spec.label_pattern},
+                             numeric={"label": tf.int64}),
+        opts=opts,
+        formatters=to_id + [functools.partial(
+            formats.text_classification, task_prefix=spec.prefix,
+            text_keys=spec.text_fields, label_names=spec.label_names)],
+        text_fields=spec.text_fields,
+        postprocess_fn=functools.partial(postprocessors.string_label_to_class_id,
+                                         label_classes=tuple(spec.label_names)),
+        metric_fns=[metrics.accuracy, metrics.num_invalid]).name)
   cxc = opts.name(names.CXC)
-  cxc_task = pipeline.add_task(
+  registered.append(pipeline.add_task(
       cxc,
       source=TsvDataSource(directory=opts.cxc_dir, env_var="SPOT_JAX_CXC_DIR",
                            task_name=cxc,
@@ -128,5 +180,5 @@ def register(opts: pipeline.Options):
       text_fields=("sentence1", "sentence2"),
       postprocess_fn=postprocessors.string_to_float,
       metric_fns=[metrics.pearson_corrcoef, metrics.spearman_corrcoef,
-                  metrics.num_invalid_in_range(0.0, 5.0)])
-  return [cr_task.name, cxc_task.name]
+                  metrics.num_invalid_in_range(0.0, 5.0)]).name)
+  return registered

@@ -64,6 +64,24 @@ def mrqa_task(config: str) -> str:
 
 NQ_OPEN = "spot_natural_questions_open_v100"
 PIQA = "spot_piqa_v100"
+# Not in TFDS: read from local TSV files (tasks/local_files.py, docs/tasks.md).
+ART = "spot_art_v100"  # αNLI
+SOCIAL_IQA = "spot_social_iqa_v100"
+LAPTOP = "spot_semeval14_laptop_v100"
+RESTAURANT = "spot_semeval14_restaurant_v100"
+TWEET_EVAL = "spot_tweet_eval_sentiment_v100"
+ETHICS_DEONTOLOGY = "spot_ethics_deontology_v100"
+ETHICS_JUSTICE = "spot_ethics_justice_v100"
+LOCAL_TASKS = (CR, CXC, ART, SOCIAL_IQA, LAPTOP, RESTAURANT, TWEET_EVAL, ETHICS_DEONTOLOGY,
+               ETHICS_JUSTICE)
+# GEM (TFDS `gem/<config>:1.1.0`); its WikiLingua is the summarization task's.
+GEM_CONFIGS = ("common_gen", "dart", "e2e_nlg", "schema_guided_dialog", "web_nlg_en",
+               "wiki_auto_asset_turk", "xsum")
+
+
+def gem_task(config: str) -> str:
+  return f"spot_gem_{config}_v110"
+
 # name -> (TFDS name, source language, target language), as T5's WMT tasks.
 TRANSLATION = collections.OrderedDict([
     ("spot_wmt14_ende_v100", ("wmt14_translate/de-en:1.0.0", "en", "de")),
@@ -85,7 +103,10 @@ SUMMARIZATION = collections.OrderedDict([
 FAMILY_TASKS = (tuple(anli_task(r) for r in ANLI_ROUNDS)
                 + (SNLI, SENTIMENT140, GOEMOTIONS, IMDB, MOVIE_RATIONALES)
                 + tuple(mrqa_task(c) for c in MRQA_CONFIGS) + (NQ_OPEN, PIQA)
-                + tuple(TRANSLATION) + tuple(SUMMARIZATION))
+                + tuple(TRANSLATION) + tuple(SUMMARIZATION)
+                + tuple(gem_task(c) for c in GEM_CONFIGS)
+                + (ART, SOCIAL_IQA, LAPTOP, RESTAURANT, TWEET_EVAL, ETHICS_DEONTOLOGY,
+                   ETHICS_JUSTICE))
 
 # SPoT Table 2, in the paper's order: paper name -> task name.
 SOURCE_TASKS = collections.OrderedDict([
@@ -149,7 +170,14 @@ FAMILY_MIXTURES = collections.OrderedDict([
     ("spot_mrqa_mix", (SQUAD,) + tuple(mrqa_task(c) for c in MRQA_CONFIGS)),
     ("spot_translation_mix", tuple(TRANSLATION)),
     ("spot_summarization_mix", tuple(SUMMARIZATION)),
+    ("spot_rainbow_mix", (ART, COSMOS_QA, HELLASWAG, PIQA, SOCIAL_IQA, WINOGRANDE)),
+    ("spot_gem_mix", tuple(gem_task(c) for c in GEM_CONFIGS) + ("spot_wiki_lingua_en_v110",)),
 ])
+# SPoT's "All": C4 and every labeled dataset of the families, GLUE and SuperGLUE, each
+# task once.
+FAMILY_MIXTURES["spot_all_mix"] = tuple(dict.fromkeys(
+    (C4,) + GLUE_TASKS + SUPER_GLUE_TASKS
+    + tuple(t for members in FAMILY_MIXTURES.values() for t in members)))
 ALL_MIXTURES = ((GLUE_MIXTURE, SUPER_GLUE_MIXTURE) + tuple(SINGLE_SOURCE_MIXTURES)
                 + tuple(FAMILY_MIXTURES))
 

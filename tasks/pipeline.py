@@ -43,6 +43,9 @@ class Options:
   tfds_data_dir: Optional[str] = None
   cr_dir: Optional[str] = None
   cxc_dir: Optional[str] = None
+  # Directories of the other local-file tasks, by task name without prefix (else each
+  # task's SPOT_JAX_<NAME>_DIR environment variable; see tasks/local_files.py).
+  local_dirs: Optional[Mapping[str, str]] = None
   c4_tfds_name: str = names.C4_TFDS_NAME
 
   def name(self, base: str) -> str:

@@ -1,5 +1,5 @@
 """`register_all`: every SPoT / GLUE / SuperGLUE task and mixture, parameterised."""
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import seqio
 
@@ -24,6 +24,7 @@ def register_all(vocabulary: Optional[seqio.Vocabulary] = None, *,
                  tfds_data_dir: Optional[str] = None,
                  cr_dir: Optional[str] = None,
                  cxc_dir: Optional[str] = None,
+                 local_dirs: Optional[Dict[str, str]] = None,
                  c4_tfds_name: str = names.C4_TFDS_NAME) -> List[str]:
   """Registers all tasks, then the mixtures; returns the names (prefix included).
 
@@ -31,7 +32,7 @@ def register_all(vocabulary: Optional[seqio.Vocabulary] = None, *,
   """
   opts = pipeline.Options(
       vocabulary=vocabulary or pipeline.default_vocabulary(), prefix=prefix,
-      tfds_data_dir=tfds_data_dir, cr_dir=cr_dir, cxc_dir=cxc_dir,
+      tfds_data_dir=tfds_data_dir, cr_dir=cr_dir, cxc_dir=cxc_dir, local_dirs=local_dirs,
       c4_tfds_name=c4_tfds_name)
   registered = []
   for family in FAMILIES:

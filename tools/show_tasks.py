@@ -26,11 +26,14 @@ from spot_jax.tasks import names
 from spot_jax.tasks import registration
 
 SU_ET_AL = {names.IMDB: "IMDB", names.MOVIE_RATIONALES: "movie rationales",
-            names.NQ_OPEN: "NQ-Open", names.SNLI: "SNLI"}
+            names.NQ_OPEN: "NQ-Open", names.SNLI: "SNLI", names.LAPTOP: "laptop",
+            names.RESTAURANT: "restaurant", names.TWEET_EVAL: "TweetEval sentiment",
+            names.ETHICS_DEONTOLOGY: "ETHICS deontology",
+            names.ETHICS_JUSTICE: "ETHICS justice"}
 TAGS = {**{t: f"SPoT Table 1 family ({m[len('spot_'):-len('_mix')]})"
-           for m, members in names.FAMILY_MIXTURES.items() for t in members},
+           for m, members in names.FAMILY_MIXTURES.items() if m != "spot_all_mix"
+           for t in members},
         **{v: f"Su et al. ({k})" for v, k in SU_ET_AL.items()},
-        names.PIQA: "SPoT Table 1 family (RAINBOW)",
         **{v: f"SPoT source ({k})" for k, v in names.SOURCE_TASKS.items()},
         **{v: f"SPoT target ({k})" for k, v in names.TARGET_TASKS.items()}}
 
@@ -136,6 +139,8 @@ def main(argv: Optional[List[str]] = None, out=sys.stdout) -> int:
   parser.add_argument("--tfds_data_dir", default=None)
   parser.add_argument("--cr_dir", default=None)
   parser.add_argument("--cxc_dir", default=None)
+  parser.add_argument("--local_dir", action="append", default=[], metavar="TASK=DIR",
+                      help="the directory of another local-file task (repeatable)")
   parser.add_argument("--no_examples", action="store_true")
   parser.add_argument("--mock", action="store_true",
                       help="random TFDS rows (tfds.testing.mock_data): runs offline; "
@@ -143,7 +148,8 @@ def main(argv: Optional[List[str]] = None, out=sys.stdout) -> int:
   args = parser.parse_args(argv)
 
   registration.register_all(tfds_data_dir=args.tfds_data_dir, cr_dir=args.cr_dir,
-                            cxc_dir=args.cxc_dir)
+                            cxc_dir=args.cxc_dir,
+                            local_dirs=dict(d.split("=", 1) for d in args.local_dir))
   pattern = re.compile(args.filter)
   tasks = [n for n in names.ALL_TASKS if pattern.search(n)]
   mixtures = [n for n in names.ALL_MIXTURES if pattern.search(n)]

@@ -109,6 +109,13 @@ SPLIT_SIZES = {
     "newsroom:1.0.0": {"train": 995041, "validation": 108837, "test": 108862},
     "samsum:1.0.0": {"train": 14732, "validation": 818, "test": 819},
     "xsum:1.1.0": {"train": 203577, "validation": 11305, "test": 11301},
+    "gem/common_gen:1.1.0": {"train": 67389, "validation": 993, "test": 1497},
+    "gem/dart:1.1.0": {"train": 62659, "validation": 2768, "test": 6959},
+    "gem/e2e_nlg:1.1.0": {"train": 33525, "validation": 4299, "test": 4693},
+    "gem/schema_guided_dialog:1.1.0": {"train": 164982, "validation": 10000, "test": 10000},
+    "gem/web_nlg_en:1.1.0": {"train": 35426, "validation": 1667, "test": 1779},
+    "gem/wiki_auto_asset_turk:1.1.0": {"train": 483801, "validation": 20000, "test": 359},
+    "gem/xsum:1.1.0": {"train": 23206, "validation": 1117, "test": 1166},
 }
 
 
@@ -149,23 +156,64 @@ CXC_ROWS = ("index\tsentence1\tsentence2\tlabel\n"
             "3\tone\ttwo\tthree\tfour\n")  # malformed: dropped
 
 
+# The other local-file tasks: (header, two good rows, one malformed row) each; the
+# expected inputs and targets of the good rows are pinned in task_registration_test.
+LOCAL_ROWS = {
+    "spot_art_v100": ("index\tobs1\tobs2\thyp1\thyp2\tlabel",
+                      ["0\tTom was hungry.\tTom ate well.\tHe cooked.\tHe slept.\t1",
+                       "1\tIt rained.\tThe street was dry.\tIt was a dream.\tA drain.\t2",
+                       "2\tA\tB\tC\tD\t3"]),
+    "spot_social_iqa_v100": ("index\tcontext\tquestion\tanswerA\tanswerB\tanswerC\tlabel",
+                             ["0\tAnn lost.\tHow does Ann feel?\tsad\thappy\tbored\t1",
+                              "1\tBo won.\tWhat next?\tcry\tcelebrate\tsleep\t2",
+                              "2\tC\tQ\ta\tb\tc\t0"]),
+    "spot_semeval14_laptop_v100": ("index\tsentence\taspect\tlabel",
+                                   ["0\tThe screen is great.\tscreen\t2",
+                                    "1\tThe battery is poor.\tbattery\t0",
+                                    "2\tno label\tscreen"]),
+    "spot_semeval14_restaurant_v100": ("index\tsentence\taspect\tlabel",
+                                       ["0\tThe soup was fine.\tsoup\t1",
+                                        "1\tThe staff were rude.\tstaff\t0",
+                                        "2\tx\ty\t7"]),
+    "spot_tweet_eval_sentiment_v100": ("index\ttext\tlabel",
+                                       ["0\tlove this day\t2", "1\tok I guess\t1",
+                                        "2\t \t0"]),
+    "spot_ethics_deontology_v100": ("index\tscenario\texcuse\tlabel",
+                                    ["0\tCan you drive me?\tNo, my car broke.\t1",
+                                     "1\tCan you drive me?\tNo, it is Tuesday.\t0",
+                                     "2\ta\tb\tyes"]),
+    "spot_ethics_justice_v100": ("index\tscenario\tlabel",
+                                 ["0\tI deserve pay since I worked.\t1",
+                                  "1\tI deserve a prize since I am tall.\t0",
+                                  "2\tshort row"]),
+}
+
+
 @pytest.fixture(scope="session")
 def local_dirs(tmp_path_factory):
+  """(CR dir, CxC dir, {task: dir} of the other local-file tasks)."""
   cr = tmp_path_factory.mktemp("cr")
   cxc = tmp_path_factory.mktemp("cxc")
+  others = {}
+  for name, (header, rows) in LOCAL_ROWS.items():
+    others[name] = str(tmp_path_factory.mktemp(name))
   for split in ("train", "validation"):
     (cr / f"{split}.tsv").write_text(CR_ROWS)
     (cxc / f"{split}.tsv").write_text(CXC_ROWS)
-  return str(cr), str(cxc)
+    for name, (header, rows) in LOCAL_ROWS.items():
+      with open(f"{others[name]}/{split}.tsv", "w") as f:
+        f.write("\n".join([header] + rows) + "\n")
+  return str(cr), str(cxc), others
 
 
 @pytest.fixture(scope="session")
 def tiny_tasks(tiny_vocab, local_dirs):
   """Every task and mixture registered as tiny_<name> with the tiny vocabulary."""
   from spot_jax.tasks import registration  # pylint: disable=g-import-not-at-top
-  cr_dir, cxc_dir = local_dirs
-  return registration.register_all(tiny_vocab, prefix=PREFIX, cr_dir=cr_dir,
-                                    cxc_dir=cxc_dir)
+  cr_dir, cxc_dir, others = local_dirs
+  return registration.register_all(
+      tiny_vocab, prefix=PREFIX, cr_dir=cr_dir, cxc_dir=cxc_dir,
+      local_dirs=others)
 
 
 # WSC rows: span2 must be the pronoun at span2_index, which random rows never are. Two

@@ -276,3 +276,17 @@ def test_piqa_and_nq_open():
                                "answer": ["Shakespeare", "William Shakespeare"]})
   assert ex["inputs"] == "nq question: who wrote hamlet" and ex["targets"] == "Shakespeare"
   assert list(ex["answers"]) == [b"Shakespeare", b"William Shakespeare"]
+
+
+def test_gem_inputs_linearize_lists_and_triples():
+  [ex] = run(functools.partial(formats.data_to_text, task_prefix="dart",
+                               input_keys=("tripleset",)),
+             {"tripleset": tf.ragged.constant([["Ann", "born in", "Rome"],
+                                               ["Rome", "capital of", "Italy"]]),
+              "target": "Ann was born in Rome, Italy's capital."})
+  assert ex == {"inputs": "dart tripleset: Ann | born in | Rome ; Rome | capital of | Italy",
+                "targets": "Ann was born in Rome, Italy's capital."}
+  [ex] = run(functools.partial(formats.data_to_text, task_prefix="common_gen",
+                               input_keys=("concepts",)),
+             {"concepts": ["dog", "frisbee", "catch"], "target": "A dog catches a frisbee."})
+  assert ex["inputs"] == "common_gen concepts: dog ; frisbee ; catch"

@@ -16,7 +16,8 @@ def train_size(task: seqio.Task, split_sizes) -> int:
   tfds_dataset = getattr(task.source, "tfds_dataset", None)
   if tfds_dataset is None:
     return task.num_input_examples("train")
-  return split_sizes[tfds_dataset.name]["train"]
+  mapping = tfds_dataset._split_map or {}  # e.g. WinoGrande's train_xl  pylint: disable=protected-access
+  return split_sizes[tfds_dataset.name][mapping.get("train", "train")]
 
 
 @pytest.mark.parametrize("mixture_name", names.ALL_MIXTURES)

@@ -12,7 +12,7 @@ from spot_jax.tasks import pipeline
 
 PREFIX = "tiny_"  # as registered by the `tiny_tasks` fixture
 LENGTHS = {"inputs": 32, "targets": 8}
-LOCAL = (names.CR, names.CXC)
+LOCAL = names.LOCAL_TASKS
 HAND_MOCKED = (names.HELLASWAG, names.RACE_MIDDLE, names.RACE_HIGH,
                names.super_glue_task("wsc"), names.SENTIMENT140)
 TFDS_TASKS = [n for n in names.ALL_TASKS if n not in LOCAL + HAND_MOCKED]
@@ -55,7 +55,38 @@ def test_multiple_choice_tasks_from_hand_rows(name, expected, tiny_tasks, tiny_v
   assert counted["rows_dropped"] == (1 if name == names.HELLASWAG else 0)
 
 
-@pytest.mark.parametrize("name", LOCAL)
+OTHER_LOCAL = {
+    names.ART: ("art obs1: Tom was hungry. obs2: Tom ate well. hyp1: He cooked. hyp2: He "
+                "slept.", ["hyp1", "hyp2"]),
+    names.SOCIAL_IQA: ("social_iqa context: Ann lost. question: How does Ann feel? answerA: "
+                       "sad answerB: happy answerC: bored", ["answerA", "answerB"]),
+    names.LAPTOP: ("laptop sentence: The screen is great. aspect: screen",
+                   ["positive", "negative"]),
+    names.RESTAURANT: ("restaurant sentence: The soup was fine. aspect: soup",
+                       ["neutral", "negative"]),
+    names.TWEET_EVAL: ("tweet_eval_sentiment text: love this day", ["positive", "neutral"]),
+    names.ETHICS_DEONTOLOGY: ("ethics_deontology scenario: Can you drive me? excuse: No, my "
+                              "car broke.", ["reasonable", "unreasonable"]),
+    names.ETHICS_JUSTICE: ("ethics_justice scenario: I deserve pay since I worked.",
+                           ["reasonable", "unreasonable"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_LOCAL))
+def test_other_local_file_tasks(name, tiny_tasks, tiny_vocab):
+  task = seqio.get_mixture_or_task(PREFIX + name)
+  examples = list(task.get_dataset(LENGTHS, split="validation", shuffle=False)
+                  .as_numpy_iterator())
+  raw = list(task.get_dataset(None, split="validation", shuffle=False).as_numpy_iterator())
+  first_input, targets = OTHER_LOCAL[name]
+  check_tokenized(examples, tiny_vocab.vocab_size)
+  assert raw[0]["inputs_pretokenized"].decode() == first_input
+  assert [ex["targets_pretokenized"].decode() for ex in raw] == targets
+  assert pipeline.count_examples(task, LENGTHS, "validation")["rows_dropped"] == 1
+  assert task.num_input_examples("train") == 3
+
+
+@pytest.mark.parametrize("name", (names.CR, names.CXC))
 def test_local_file_tasks_drop_and_count_bad_rows(name, tiny_tasks, tiny_vocab):
   task = seqio.get_mixture_or_task(PREFIX + name)
   examples = list(task.get_dataset(LENGTHS, split="train", shuffle=False)
