@@ -75,19 +75,43 @@ def check_task_vocabulary(mixture_or_task_name: str, vocabulary_file: str) -> No
 
 
 def register_configurables() -> Dict[str, Callable]:
-  """Registers the library functions gin files name; idempotent. Returns name -> wrapper."""
-  if _CONFIGURABLES:
+  """Registers the library functions gin files name (the entry points of spot_jax's
+  commands and the components); idempotent. Returns name -> wrapper."""
+  if "train" in _CONFIGURABLES:
     return _CONFIGURABLES
-  from spot_jax.model import config as model_config
-  from spot_jax.prompts import initializers
-  from spot_jax.training import inference, optimizer, trainer
-  from spot_jax.transfer import projector, workflow
+  from spot_jax.training import inference, trainer
+  from spot_jax.transfer import workflow
+  register_components()
   table = [
       (trainer.train, "train", "spot_jax"),
       (inference.evaluate, "evaluate", "spot_jax"),
       (inference.infer, "infer", "spot_jax"),
       (prepare_tasks, "prepare_tasks", "spot_jax"),
+      (workflow.run_spot, "run_spot", "spot_jax"),
+  ]
+  for fn, name, module in table:
+    _CONFIGURABLES[name] = gin.external_configurable(fn, name=name, module=module)
+  return _CONFIGURABLES
+
+
+def choose_prompt_init(scheme: Optional[Callable] = None) -> Optional[Callable]:
+  """The prompt init a prompts/*.gin layer picked (`prompts.choice.scheme`; None: sampled
+  vocabulary); both trainers' runs/ layers read it, so one layer serves both."""
+  return scheme
+
+
+def register_components() -> Dict[str, Callable]:
+  """Registers the configurables the shared gin layers (models/, prompts/, optim) name,
+  not the entry points: what `t5x.train` needs beside its own `train`; idempotent."""
+  if "get_config" in _CONFIGURABLES:
+    return _CONFIGURABLES
+  from spot_jax.model import config as model_config
+  from spot_jax.prompts import initializers
+  from spot_jax.training import optimizer
+  from spot_jax.transfer import projector, workflow
+  table = [
       (model_config.get_config, "get_config", "model"),
+      (choose_prompt_init, "choice", "prompts"),
       (optimizer.adafactor, "adafactor", "optim"),
       (optimizer.spot_prompt_optimizer, "spot_prompt_optimizer", "optim"),
       (optimizer.model_tuning_optimizer, "model_tuning_optimizer", "optim"),
@@ -97,7 +121,6 @@ def register_configurables() -> Dict[str, Callable]:
       (initializers.text, "text", "prompts"),
       (initializers.prompt_file, "prompt_file", "prompts"),
       (workflow.library_prompt, "library_prompt", "prompts"),
-      (workflow.run_spot, "run_spot", "spot_jax"),
       (projector.make_projector, "projector", "prompts"),
       (optimizer.projector_optimizer, "projector_optimizer", "optim"),
   ]
@@ -166,12 +189,10 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (),
   """Registers the configurables, puts the shipped gin folder on the search path and parses
   the files in order, then the bindings (which win)."""
   register_configurables()
-  _harden_gin_file_readers()
+  harden_gin_file_readers()
   search_paths = [p for p in search_paths if p]
   for folder in list(search_paths) + [gin_dir()]:
-    if folder not in _SEARCH_PATHS:  # gin keeps a list; add each folder once per process
-      _SEARCH_PATHS.add(folder)
-      gin.add_config_file_search_path(folder)
+    add_search_path(folder)
   files = [resolve_gin_file(f, search_paths) for f in gin_files]
   quiet = _QuietMisses()
   logging.getLogger().addFilter(quiet)
@@ -182,7 +203,14 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (),
     logging.getLogger().removeFilter(quiet)
 
 
-def _harden_gin_file_readers() -> None:
+def add_search_path(folder: str) -> None:
+  """Appends `folder` to gin's search path, once per process (gin keeps a list)."""
+  if folder not in _SEARCH_PATHS:
+    _SEARCH_PATHS.add(folder)
+    gin.add_config_file_search_path(folder)
+
+
+def harden_gin_file_readers() -> None:
   """gin also reads `head/name.gin` from a Python package `head`, and raises TypeError when
   `head` is a namespace package (e.g. `tests/prompts` under pytest, a `models/` folder in the
   working directory) instead of trying the next search path. Count that as "not there"."""

@@ -59,3 +59,12 @@ def toy_backbone(tmp_path_factory):
                       eval_period=400, checkpoint_period=400, log_period=100,
                       export_params_path=str(d / "backbone.msgpack"), mesh_shape=ONE_DEVICE)
   return TOY_CONFIG, str(d / "backbone.msgpack"), out
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab(tmp_path_factory):
+  """The tiny SentencePiece model of `mocked_tfds.train_tiny_vocab` as a seqio vocabulary."""
+  import mocked_tfds  # pylint: disable=g-import-not-at-top
+  import seqio  # pylint: disable=g-import-not-at-top
+  path = mocked_tfds.train_tiny_vocab(tmp_path_factory.mktemp("spm"))
+  return seqio.SentencePieceVocabulary(path, extra_ids=0)

@@ -46,6 +46,10 @@ RECIPES = {
     "spot_glue.gin": ({"MODEL_DIR", "PROMPT_FILE"}, "spot_glue_v200_mix", 100000),
     "spot_superglue.gin": ({"MODEL_DIR", "PROMPT_FILE"}, "spot_super_glue_v102_mix", 100000),
 }
+# T5X's layer (gin/t5x/, under python -m t5x.*) and its test model: parsed and run by
+# tests/t5x_integration/.
+T5X_LAYER = {"t5x/runs/prompt_tuning.gin", "t5x/runs/eval.gin", "t5x/runs/infer.gin",
+             "test/t5x_tiny_model.gin", "spot_eval.gin", "spot_infer.gin"}
 # Which entry point each run file configures (its other bindings must not leak in).
 ENTRY = {"runs/prompt_tuning.gin": "train", "runs/model_tuning.gin": "train",
          "runs/projector_tuning.gin": "train",
@@ -128,7 +132,7 @@ def test_spot_recipes_target_registered_names(recipe):
   assert gin_utils.query_macro("PROMPT_LENGTH") == 100
   assert gin_utils.register_configurables()["get_config"]().name == "t5_1_1_lm100k_base"
   init = "@prompts.sampled_vocab()" if recipe == "spot_source.gin" else "@prompts.prompt_file()"
-  assert str(gin.query_parameter("train.prompt_init")) == init
+  assert str(gin.query_parameter("prompts.choice.scheme")) == init
   gin.clear_config()
   _parse([recipe, "models/t5_1_1_lm100k_xxl.gin"])  # another size after the recipe
   assert gin_utils.register_configurables()["get_config"]().emb_dim == 4096
@@ -154,7 +158,7 @@ def test_prompt_files_choose_the_initializer_and_the_command_line_wins():
   _parse(["models/t5_1_1_lm100k_small.gin", "prompts/from_class_labels.gin",
           "runs/prompt_tuning.gin"],
          ["CLASS_LABELS = ['yes', 'no']", "PROMPT_LENGTH = 50"])
-  assert str(gin.query_parameter("train.prompt_init")) == "@prompts.class_labels()"
+  assert str(gin.query_parameter("prompts.choice.scheme")) == "@prompts.class_labels()"
   assert gin_utils.query_macro("CLASS_LABELS") == ["yes", "no"]
   assert gin_utils.query_macro("PROMPT_LENGTH") == 50
   assert gin_utils.missing_required_macros() == ["MIXTURE_OR_TASK_NAME", "MODEL_DIR",

@@ -23,11 +23,11 @@ def init_cache(model: T5, params, encoded, encoder_mask, max_length: int):
   return variables["cache"]
 
 
-def _step(model, params, cache, encoded, encoder_mask, tokens):
+def _step(model, params, cache, encoded, encoder_mask, tokens, max_length):
   """One cached step: `[B]` last tokens -> `[B, V]` float32 logits and the new cache."""
   logits, variables = model.apply({"params": params, "cache": cache}, encoded, encoder_mask,
                                   tokens[:, None], method=T5.decode, decode=True,
-                                  mutable=["cache"])
+                                  max_decode_length=max_length, mutable=["cache"])
   return logits[:, 0], variables["cache"]
 
 
@@ -43,7 +43,7 @@ def greedy_decode(model: T5, params, encoded, encoder_mask, *, max_length: int,
 
   def body(state):
     t, cache, last, out, done = state
-    logits, cache = _step(model, params, cache, encoded, encoder_mask, last)
+    logits, cache = _step(model, params, cache, encoded, encoder_mask, last, max_length)
     nxt = jnp.where(done, 0, jnp.argmax(logits, axis=-1).astype(jnp.int32))
     out = out.at[:, t].set(nxt)
     return t + 1, cache, nxt, out, done | (nxt == eos_id)
@@ -83,7 +83,7 @@ def beam_search(model: T5, params, encoded, encoder_mask, *, max_length: int,
   def body(t, state):
     cache, live_seqs, live_lp, fin_seqs, fin_scores = state
     last = jnp.where(t == 0, 0, live_seqs[:, :, jnp.maximum(t - 1, 0)]).reshape(b * k)
-    logits, cache = _step(model, params, cache, enc, enc_mask, last)
+    logits, cache = _step(model, params, cache, enc, enc_mask, last, max_length)
     lp = jax.nn.log_softmax(logits).reshape(b, k, vocab) + live_lp[..., None]
     top_lp, top_idx = jax.lax.top_k(lp.reshape(b, k * vocab), 2 * k)
     beam_idx, tok = top_idx // vocab, (top_idx % vocab).astype(jnp.int32)

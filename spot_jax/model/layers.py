@@ -107,10 +107,13 @@ class Attention(nn.Module):
 
   With `decode=True` keys and values go to a cache: the first (initialising) call
   sizes it from its inputs, later calls write one step at `decode_index`. Cross
-  attention (`static_kv=True`) caches the projected encoder keys once.
+  attention (`static_kv=True`) caches the projected encoder keys once, unless
+  `cache_static_kv=False` (T5X sizes caches on dummy inputs, so its decoders project the
+  encoder output at every step).
   """
   config: T5Config
   static_kv: bool = False
+  cache_static_kv: bool = True
 
   @nn.compact
   def __call__(self, x_q, x_kv, bias, *, deterministic: bool, decode: bool = False,
@@ -121,7 +124,7 @@ class Attention(nn.Module):
     split = lambda t: constrain(t.reshape(t.shape[:2] + (c.num_heads, c.head_dim)),
                                 ("batch", "length", "heads", "kv"))
     q = split(proj("query", x_q))
-    if decode and self.static_kv:
+    if decode and self.static_kv and self.cache_static_kv:
       if self.has_variable("cache", "cached_key"):
         k, v = self.get_variable("cache", "cached_key"), self.get_variable("cache", "cached_value")
       else:  # the sizing call projects the encoder output once
@@ -130,7 +133,7 @@ class Attention(nn.Module):
         self.put_variable("cache", "cached_value", v)
     else:
       k, v = split(proj("key", x_kv)), split(proj("value", x_kv))
-      if decode:
+      if decode and not self.static_kv:
         initialised = self.has_variable("cache", "cached_key")
         ck = self.variable("cache", "cached_key", jnp.zeros, k.shape, k.dtype)
         cv = self.variable("cache", "cached_value", jnp.zeros, v.shape, v.dtype)

@@ -29,6 +29,7 @@ class EncoderLayer(nn.Module):
 
 class DecoderLayer(nn.Module):
   config: T5Config
+  cache_encoder_kv: bool = True
 
   @nn.compact
   def __call__(self, y, encoded, self_bias, cross_bias, *, deterministic, decode=False,
@@ -39,7 +40,8 @@ class DecoderLayer(nn.Module):
     y = y + drop(Attention(c, name="self_attention")(
         h, h, self_bias, deterministic=deterministic, decode=decode, decode_index=decode_index))
     h = RMSNorm(c, name="pre_cross_attention_layer_norm")(y)
-    y = y + drop(Attention(c, static_kv=True, name="encoder_decoder_attention")(
+    y = y + drop(Attention(c, static_kv=True, cache_static_kv=self.cache_encoder_kv,
+                             name="encoder_decoder_attention")(
         h, encoded, cross_bias, deterministic=deterministic, decode=decode))
     h = RMSNorm(c, name="pre_mlp_layer_norm")(y)
     y = y + drop(GatedGeluMlp(c, name="mlp")(h, deterministic=deterministic))
@@ -66,25 +68,32 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
   config: T5Config
+  cache_encoder_kv: bool = True  # project the encoder output once per decode (see Attention)
 
   @nn.compact
-  def __call__(self, y, encoded, decoder_mask, encoder_mask, *, deterministic, decode=False):
+  def __call__(self, y, encoded, decoder_mask, encoder_mask, *, deterministic, decode=False,
+               max_decode_length: Optional[int] = None):
     """`[B, T, D]` embedded decoder inputs -> `[B, T, V]` float32 logits.
 
     With `decode=True`, the first call (on full-length inputs) sizes the cache and
-    later calls take one step, `T = 1`, at the position the cache keeps.
+    later calls take one step, `T = 1`, at the position the cache keeps (`cache_index`,
+    the name T5X's beam search leaves alone); a step needs `max_decode_length`, the
+    cache's length. Every other cache entry is batch-major, so it can be expanded
+    and reordered along the batch axis.
     """
     c = self.config
     y = nn.Dropout(c.dropout_rate)(y.astype(c.dtype), deterministic=deterministic)
     relpos = RelativePositionBias(c, bidirectional=False, name="relpos_bias")
     decode_index = None
     if decode:
-      initialised = self.has_variable("cache", "decode_index")
-      idx = self.variable("cache", "decode_index", lambda: jnp.zeros((), jnp.int32))
-      max_len = self.variable("cache", "max_length", lambda: jnp.zeros((y.shape[1],), jnp.int8))
+      initialised = self.has_variable("cache", "cache_index")
+      idx = self.variable("cache", "cache_index", lambda: jnp.zeros((), jnp.int32))
       if initialised:
+        if max_decode_length is None:
+          raise ValueError("a cached decoding step needs max_decode_length, the length the "
+                           "cache was sized for")
         decode_index = idx.value
-        k_len = max_len.value.shape[0]
+        k_len = int(max_decode_length)
         key_pos = jnp.arange(k_len)
         self_bias = (relpos(1, k_len, q_offset=decode_index)
                      + jnp.where(key_pos <= decode_index, 0.0, -1e10)[None, None, None, :])
@@ -97,7 +106,7 @@ class Decoder(nn.Module):
           decoder_mask, decoder_mask, causal=True)
     cross_bias = attention_bias(decoder_mask, encoder_mask)
     for i in range(c.num_decoder_layers):
-      y = DecoderLayer(c, name=f"layers_{i}")(
+      y = DecoderLayer(c, self.cache_encoder_kv, name=f"layers_{i}")(
           y, encoded, self_bias, cross_bias, deterministic=deterministic, decode=decode,
           decode_index=decode_index)
     y = RMSNorm(c, name="decoder_norm")(y)
@@ -126,13 +135,13 @@ class T5(nn.Module):
     return self.encoder(embeddings, mask, deterministic=deterministic)
 
   def decode(self, encoded, encoder_mask, decoder_input_tokens, decoder_mask=None, *,
-             deterministic=True, decode=False):
+             deterministic=True, decode=False, max_decode_length=None):
     """Teacher-forced (or, with `decode=True`, cached one-step) logits `[B, T, V]`."""
     if decoder_mask is None:
       decoder_mask = jnp.ones(decoder_input_tokens.shape, bool)
     y = self.token_embedder(decoder_input_tokens)
     return self.decoder(y, encoded, decoder_mask, encoder_mask, deterministic=deterministic,
-                        decode=decode)
+                        decode=decode, max_decode_length=max_decode_length)
 
   def __call__(self, encoder_input_tokens, decoder_input_tokens, decoder_target_tokens=None,
                *, deterministic=True):

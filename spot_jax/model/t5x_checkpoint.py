@@ -385,6 +385,16 @@ def checkpoint_layout(path: str) -> str:
   return _locate(path)[0]
 
 
+def _t5x_orbax_step(path: str) -> str:
+  """A step directory that T5X saved through Orbax (`checkpoint_<N>/state/_METADATA`, beside
+  `dataset/`) -> its `state` folder; any other path as given."""
+  exists = ((lambda p: _read_bytes(p) is not None) if _is_gcs(path) else os.path.isfile)
+  if (not exists(_join(path, "_METADATA")) and not exists(_join(path, "checkpoint"))
+      and exists(_join(_join(path, "state"), "_METADATA"))):
+    return _join(path, "state")
+  return path
+
+
 def _locate(path: str) -> Tuple[str, str, Optional[bytes]]:
   """(layout, base directory, msgpack bytes or None) for a checkpoint file or directory."""
   path = os.fspath(path)
@@ -441,6 +451,8 @@ def open_t5x_checkpoint(path: str, subtree: Optional[str] = None,
   legacy Orbax arrays whose zarr metadata was lost.
   """
   path = os.fspath(path)
+  if _is_gcs(path) or os.path.isdir(path):
+    path = _t5x_orbax_step(path)
   layout, base, data = _locate(path)
   if layout == "orbax":
     tree = _orbax_metadata_tree(path)

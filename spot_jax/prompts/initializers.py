@@ -42,12 +42,13 @@ def from_sampled_vocab(embedding, population_size: int = 5000) -> Initializer:
   """Rows of `embedding [V, D]` drawn from the first `population_size` pieces, without
   replacement unless the prompt is longer than the population."""
   embedding = np.asarray(embedding, np.float32)
+  population = min(population_size, embedding.shape[0])
+  rows = embedding[:population]  # all a traced init captures (not the whole table)
 
   def init(rng, shape):
     p, _ = _check_embed_dim(embedding, shape, "from_sampled_vocab")
-    population = min(population_size, embedding.shape[0])
     idx = jax.random.choice(rng, population, (p,), replace=p > population)
-    return jnp.asarray(embedding)[idx]
+    return jnp.asarray(rows)[idx]
   return init
 
 

@@ -1,49 +1,12 @@
-"""Fixtures for the task tests: a tiny SentencePiece model and mocked TFDS metadata."""
+"""Fixtures for the task tests: mocked TFDS metadata and rows, local-file tasks, the tasks
+registered with the tiny vocabulary (tests/conftest.py's `tiny_vocab`)."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import random  # pylint: disable=g-import-not-at-top
-import zlib
-
+import mocked_tfds  # pylint: disable=g-import-not-at-top
 import pytest
-import sentencepiece as spm
-import tensorflow as tf
-
-WORDS = ("cola sst2 mrpc qqp stsb mnli qnli rte wnli boolq cb copa multirc record wic "
-         "wsc drop race cr cxc winogrande hellaswag cosmos_qa doc_nli yelp_polarity_reviews "
-         "sentence sentence1 sentence2 question question1 question2 premise hypothesis "
-         "passage paragraph answer query entities context text option1 option2 ending0 "
-         "ending1 ending2 ending3 answer0 answer1 answer2 answer3 article choice1 choice2 "
-         "word acceptable unacceptable positive negative entailment not_entailment neutral "
-         "contradiction equivalent not_equivalent duplicate not_duplicate True False "
-         "the a of cat sat mat dog").split()
-
-
-@pytest.fixture(scope="session")
-def tiny_vocab(tmp_path_factory):
-  """A ~200-piece SentencePiece model trained on the task vocabulary and letters."""
-  import seqio  # pylint: disable=g-import-not-at-top
-  directory = tmp_path_factory.mktemp("spm")
-  rng = random.Random(0)
-  letters = "abcdefghij"
-  lines = []
-  for _ in range(2000):
-    words = [rng.choice(WORDS) for _ in range(6)]
-    words += ["".join(rng.choice(letters) for _ in range(rng.randint(1, 6)))
-              for _ in range(4)]
-    rng.shuffle(words)
-    lines.append(" ".join(words) + rng.choice([".", ":", "?", ",", " 3.4", " <unk>"]))
-  corpus = directory / "corpus.txt"
-  corpus.write_text("\n".join(lines))
-  prefix = str(directory / "tiny")
-  spm.SentencePieceTrainer.train(
-      input=str(corpus), model_prefix=prefix, vocab_size=200, model_type="unigram",
-      character_coverage=1.0, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-      minloglevel=2, num_threads=1)
-  return seqio.SentencePieceVocabulary(prefix + ".model", extra_ids=0)
-
 
 # Split sizes written into the mocked TFDS metadata (real sizes where known).
 SPLIT_SIZES = {
@@ -127,18 +90,7 @@ def split_sizes():
 @pytest.fixture(scope="session")
 def tfds_metadata(tmp_path_factory):
   """A data_dir of dataset_info.json files with SPLIT_SIZES, for mock_data(data_dir=)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  directory = tmp_path_factory.mktemp("tfds_metadata")
-  for name, sizes in SPLIT_SIZES.items():
-    with tfds.testing.mock_data(num_examples=1):
-      info = tfds.builder(name).info
-    info.set_splits(tfds.core.SplitDict([
-        tfds.core.SplitInfo(name=split, shard_lengths=[n], num_bytes=0)
-        for split, n in sizes.items()]))
-    target = directory / info.full_name
-    target.mkdir(parents=True, exist_ok=True)
-    info.write_to_directory(str(target))
-  return str(directory)
+  return mocked_tfds.write_split_metadata(tmp_path_factory.mktemp("tfds_metadata"), SPLIT_SIZES)
 
 
 PREFIX = "tiny_"
@@ -216,77 +168,16 @@ def tiny_tasks(tiny_vocab, local_dirs):
       local_dirs=others)
 
 
-# WSC rows: span2 must be the pronoun at span2_index, which random rows never are. Two
-# correct referents, one wrong one, one malformed row (span2_index off the pronoun).
-WSC_ROWS = {
-    "text": ["Mitchell asked Tom if he could lend some money.",
-             "The cat sat on the mat because it was tired.",
-             "The cat sat on the mat because it was tired.",
-             "Ann thanked Sue because she helped."],
-    "span1_text": ["Tom", "The cat", "the mat", "Sue"], "span1_index": [2, 0, 4, 2],
-    "span2_text": ["he", "it", "it", "she"], "span2_index": [4, 7, 7, 3],
-    "label": [1, 1, 0, 1], "idx": [0, 1, 2, 3]}
-
-
-def _is_wsc(builder) -> bool:
-  return builder.name == "super_glue" and builder.builder_config.name == "wsc.fixed"
-
-
-# Sentiment140: polarity is 0/2/4, which random integers never are; the last row is not.
-SENTIMENT140_ROWS = {"text": ["I love it", "meh, fine", "worst day", "odd row"],
-                     "polarity": [4, 2, 0, 3], "date": ["d"] * 4, "query": ["q"] * 4,
-                     "user": ["u"] * 4}
-HAND_ROW_DATASETS = ("hellaswag", "race", "sentiment140")
-
-
-def _hand_rows(builder, split, **unused_kwargs):
-  """Rows for the datasets whose nested features or constraints TFDS's mock cannot fill."""
-  del split
-  if _is_wsc(builder):
-    rows = dict(WSC_ROWS)
-  elif builder.name == "sentiment140":
-    rows = dict(SENTIMENT140_ROWS)
-  elif builder.name == "hellaswag":
-    rows = {"context": ["He opens the door.", "She sings."],
-            "endings": [["a", "b", "c", "d"], ["e", "f", "g"]],  # second is malformed
-            "activity_label": ["x", "y"], "label": [3, 0],
-            "split_type": ["indomain", "indomain"], "source_id": ["s1", "s2"]}
-    rows["endings"] = tf.ragged.constant(rows["endings"])
-  else:
-    rows = {"article": ["Tom is ten.", "Ann is six."],
-            "questions": tf.ragged.constant([["Age?", "Name?"], ["Age?"]]),
-            "answers": tf.ragged.constant([["B", "A"], ["C"]]),
-            "options": tf.ragged.constant([[["9", "10", "11", "12"],
-                                            ["Tom", "Bob", "Ann", "Sue"]],
-                                           [["4", "5", "6", "7"]]]),
-            "example_id": ["r1", "r2"]}
-  return tf.data.Dataset.from_tensor_slices(rows)
-
-
 @pytest.fixture(scope="session")
 def hand_rows():
   """`as_dataset_fn` for `tfds.testing.mock_data` with hand-written WSC/HellaSwag/RACE rows."""
-  return _hand_rows
-
-
-def _checkpointable_rows(builder, split, *, num_examples=8, **unused_kwargs):
-  """TFDS's random examples, serialized and decoded as a prepared dataset is read: from
-  in-memory records through `features.deserialize_example`. Unlike mock_data's default
-  (`from_generator`, a Python op), this dataset's iterator can be checkpointed."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  if builder.name in HAND_ROW_DATASETS or _is_wsc(builder):
-    return _hand_rows(builder, split)
-  features = builder.info.features
-  records = list(tfds.testing.mocking.SerializedRandomFakeGenerator(
-      features, num_examples=num_examples, seed=zlib.crc32(split.encode()),
-      constant_dynamic_shape=True))
-  return tf.data.Dataset.from_tensor_slices(records).map(features.deserialize_example)
+  return mocked_tfds.hand_rows
 
 
 @pytest.fixture(scope="session")
 def checkpointable_rows():
   """`as_dataset_fn` for `tfds.testing.mock_data` whose datasets hold no stateful op."""
-  return _checkpointable_rows
+  return mocked_tfds.checkpointable_rows
 
 
 @pytest.fixture(autouse=True)
