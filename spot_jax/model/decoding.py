@@ -64,7 +64,8 @@ def beam_search(model: T5, params, encoded, encoder_mask, *, max_length: int,
   """Beam search; returns `[B, K, max_length]` sequences and `[B, K]` scores, best first.
 
   A hypothesis finishes at EOS with score log p / brevity_penalty(alpha, length); rows
-  with no finished hypothesis by `max_length` return their live beams.
+  with no finished hypothesis by `max_length` return their live beams scored by log p, as
+  T5X's beam search does.
   """
   b, k = encoded.shape[0], beam_size
   tile = lambda x: jnp.repeat(x, k, axis=0)  # [B, ...] -> [B*K, ...]
@@ -104,8 +105,7 @@ def beam_search(model: T5, params, encoded, encoder_mask, *, max_length: int,
 
   _, live_seqs, live_lp, fin_seqs, fin_scores = jax.lax.fori_loop(
       0, max_length, body, (cache, live_seqs, live_lp, fin_seqs, fin_scores))
-  live_scores = live_lp / brevity_penalty(alpha, float(max_length))
   any_fin = jnp.any(fin_scores > NEG / 2, axis=1, keepdims=True)
   seqs = jnp.where(any_fin[..., None], fin_seqs, live_seqs)
-  scores = jnp.where(any_fin, fin_scores, live_scores)
+  scores = jnp.where(any_fin, fin_scores, live_lp)
   return seqs, scores
