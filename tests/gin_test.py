@@ -39,7 +39,8 @@ PROMPT_REQUIRED = {"prompts/from_class_labels.gin": {"CLASS_LABELS"},
                    "prompts/from_file.gin": {"PROMPT_FILE"},
                    "prompts/from_library.gin": {"LIBRARY_DIR", "TARGET_EMBEDDING"}}
 MESHES = {"partitioning/data_parallel.gin": "(-1, 1)",
-          "partitioning/model_parallel.gin": "(-1, %MODEL_PARALLEL)"}
+          "partitioning/model_parallel.gin": "(-1, %MODEL_PARALLEL)",
+          "partitioning/xxl_pod.gin": "(-1, 8)"}
 # The SPoT recipes at the top: (required macros, mixture, steps).
 RECIPES = {
     "spot_source.gin": ({"MODEL_DIR"}, "spot_glue_v200_mix", 262144),
@@ -49,7 +50,8 @@ RECIPES = {
 # T5X's layer (gin/t5x/, under python -m t5x.*) and its test model: parsed and run by
 # tests/t5x_integration/.
 T5X_LAYER = {"t5x/runs/prompt_tuning.gin", "t5x/runs/eval.gin", "t5x/runs/infer.gin",
-             "test/t5x_tiny_model.gin", "spot_eval.gin", "spot_infer.gin"}
+             "t5x/prompted_t5.gin", "t5x/prompt_from_file.gin", "test/t5x_tiny_model.gin",
+             "spot_eval.gin", "spot_infer.gin"}
 # Which entry point each run file configures (its other bindings must not leak in).
 ENTRY = {"runs/prompt_tuning.gin": "train", "runs/model_tuning.gin": "train",
          "runs/projector_tuning.gin": "train",
@@ -76,7 +78,7 @@ def test_import_gin_from_the_repository_root_is_gin_config():
 def test_shipped_gin_files_are_all_covered():
   shipped = {str(p.relative_to(GIN)) for p in GIN.rglob("*.gin")}
   covered = set(MODELS) | {p for p in PROMPTS if p} | set(RUNS) | set(RECIPES) | set(MESHES) | {
-      "models/t5_1_1_lm100k.gin", "test/tiny.gin"}
+      "models/t5_1_1_lm100k.gin", "test/tiny.gin"} | T5X_LAYER
   assert shipped == covered, "a new gin file needs a place in this test's combinations"
   assert set(RUNS) == set(REQUIRED)
 

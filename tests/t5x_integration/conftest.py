@@ -36,7 +36,7 @@ SUPERGLUE_RTE = {"super_glue/rte:1.0.2": {"train": 2490, "validation": 277, "tes
 
 
 @pytest.fixture(scope="session")
-def t5x_checkpoint(fixtures_dir, tmp_path_factory):
+def t5x_checkpoint_dir(fixtures_dir, tmp_path_factory):
   """The T5X fixture model in T5X's checkpoint directory layout (`checkpoint_0/checkpoint`,
   as the official `checkpoint_1100000/checkpoint`), which T5X's restore reads by step."""
   directory = tmp_path_factory.mktemp("t5x_ckpt") / "checkpoint_0"

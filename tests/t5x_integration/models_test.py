@@ -152,10 +152,10 @@ def _spot_jax_decode(frozen, prompt, batch, beam_size):
 
 
 def test_prompt_initializers_read_the_frozen_embedding_only_when_they_use_it(
-    tiny_vocab, frozen, t5x_checkpoint, tmp_path):
+    tiny_vocab, frozen, t5x_checkpoint_dir, tmp_path):
   table = frozen["token_embedder"]["embedding"]
   init = models.prompt_initializer(scheme=initializers.sampled_vocab(population_size=50),
-                                   checkpoint_path=t5x_checkpoint, vocabulary=tiny_vocab,
+                                   checkpoint_path=t5x_checkpoint_dir, vocabulary=tiny_vocab,
                                    model_name="t5x_tiny", config=CONFIG)
   rows = np.asarray(init(jax.random.PRNGKey(0), (P, CONFIG.emb_dim)))
   for row in rows:  # each row is one of the 50 most frequent pieces' embeddings

@@ -6,6 +6,9 @@ RTE through its real seqio pipeline on mocked TFDS rows, a source prompt file to
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -45,12 +48,13 @@ def _tiny(model_dir, steps, t5x_checkpoint_dir, vocab_file, prompt_file, *extra)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, t5x_env, t5x_checkpoint, tiny_vocab_file, source_prompt):
+def runs(tmp_path_factory, t5x_env, t5x_checkpoint_dir, tiny_vocab_file, source_prompt):
   """4 steps in one run (every checkpoint kept); then the same run stopped after step 2 (its
   directory as it was then: checkpoint_2 and the prompts up to step 2) and rerun to 4."""
   root = tmp_path_factory.mktemp("t5x_runs")
   whole, split = root / "whole", root / "split"
-  args = lambda d, n, *x: _tiny(d, n, t5x_checkpoint, tiny_vocab_file, source_prompt[0], *x)
+  args = lambda d, n, *x: _tiny(d, n, t5x_checkpoint_dir, tiny_vocab_file, source_prompt[0],
+                                *x)
   run_t5x("t5x.train", args(whole, 4, "--gin.KEEP_CHECKPOINTS=None"), t5x_env, REPO)
   shutil.copytree(whole, split, ignore=shutil.ignore_patterns("checkpoint_4", "final.*"))
   best = prompt_files.load_metadata(split / "prompts" / "best")
@@ -112,10 +116,10 @@ def test_t5x_train_resumes_exactly(runs):
 
 @pytest.mark.slow
 def test_t5x_eval_and_infer_run_a_prompt_file_as_spot_jax_does(
-    runs, t5x_env, t5x_checkpoint, tiny_vocab_file, tmp_path):
+    runs, t5x_env, t5x_checkpoint_dir, tiny_vocab_file, tmp_path):
   prompt = runs["whole"] / "prompts" / "best"
   common = ["--gin_file=test/t5x_tiny_model.gin",
-            f"--gin.INITIAL_CHECKPOINT_PATH='{t5x_checkpoint}'",
+            f"--gin.INITIAL_CHECKPOINT_PATH='{t5x_checkpoint_dir}'",
             f"--gin.VOCABULARY_FILE='{tiny_vocab_file}'", f"--gin.PROMPT_FILE='{prompt}'",
             f"--gin.MIXTURE_OR_TASK_NAME='{TASK}'",
             "--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': 4}", "--gin.BATCH_SIZE=2"]
@@ -140,3 +144,50 @@ def test_t5x_eval_and_infer_run_a_prompt_file_as_spot_jax_does(
 def _spot_jax_predictions(output_dir):
   lines = (output_dir / "predictions.jsonl").read_text().splitlines()
   return [json.loads(l)["prediction"] for l in lines]
+
+
+@pytest.mark.slow
+def test_t5x_train_on_two_processes_with_the_model_sharded(
+    t5x_env, t5x_checkpoint_dir, tiny_vocab_file, source_prompt, fixtures_dir, tmp_path):
+  """t5x's multi-process path: two processes on this host joined by jax.distributed (CPU
+  collectives over gloo), two devices each, the frozen model split over 2 of the 4
+  (partitioning/model_parallel.gin) and the batch over the other 2."""
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    port = s.getsockname()[1]
+  env = dict(t5x_env, JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
+             XLA_FLAGS="--xla_force_host_platform_device_count=2 "
+                       "--xla_backend_optimization_level=0")
+  args = _tiny(tmp_path / "run", 4, t5x_checkpoint_dir, tiny_vocab_file, source_prompt[0],
+               "--gin_file=partitioning/model_parallel.gin", "--gin.MODEL_PARALLEL=2",
+               "--gin.BATCH_SIZE=4")
+  log_files = [open(tmp_path / f"process_{i}.log", "w+") for i in range(2)]  # no pipe to fill
+  procs = [subprocess.Popen(
+      [sys.executable, str(REPO / "tests" / "mocked_tfds.py"), "t5x.train",
+       "--multiprocess_gpu", f"--coordinator_address=localhost:{port}", "--process_count=2",
+       f"--process_index={i}", *args], env=env, cwd=REPO, stdout=log_files[i],
+      stderr=subprocess.STDOUT) for i in range(2)]
+  try:
+    codes = [p.wait(timeout=600) for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  logs = []
+  for f in log_files:
+    f.seek(0)
+    logs.append(f.read())
+    f.close()
+  for i, (code, log) in enumerate(zip(codes, logs)):
+    assert code == 0, f"process {i}:\n{log[-4000:]}"
+    assert "process_count: 2" in log and f"Process ID: {i}" in log
+  assert "wrote prompt" in logs[0] and "wrote prompt" not in logs[1]  # process 0 writes
+  run = tmp_path / "run"
+  assert prompt_files.load_metadata(run / "prompts" / "final").step == 4
+  frozen = traverse_util.flatten_dict(t5x_checkpoint.read_t5x_params(
+      str(fixtures_dir / "t5x/test_t5_tiny.checkpoint_0")), sep="/")
+  end = traverse_util.flatten_dict(t5x_checkpoint.read_t5x_params(str(run / "checkpoint_4")),
+                                   sep="/")
+  for name, value in frozen.items():  # written by both processes, shard by shard
+    np.testing.assert_array_equal(end[name], value, err_msg=name)
+  np.testing.assert_array_equal(end["prompt"],
+                                prompt_files.load_prompt_array(run / "prompts" / "final"))
