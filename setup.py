@@ -27,6 +27,17 @@ INSTALL_REQUIRES = [
     "rouge-score==0.1.2",  # ROUGE as T5 scores summaries
 ]
 
+# t5x's dependencies from the package registry. t5x itself and its two Git-only
+# dependencies are installed by commit (README, "Training under T5X"); the tests use the
+# pinned snapshots in ../shared/vendor when t5x is not installed.
+T5X_REQUIRES = [
+    "grain==0.2.12",
+    "cached-property==2.0.1",
+    "fiddle==0.3.1",
+    "libcst==1.9.0",
+    "graphviz==0.21",
+]
+
 TEST_REQUIRES = [
     "pytest==9.2.0",
     "torch==2.13.0",  # exactly: a looser range pulls a multi-GB CUDA build
@@ -47,5 +58,5 @@ setuptools.setup(
                   "spot_jax": ["assets/*.model", "assets/backbone/*"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES + T5X_REQUIRES, "t5x": T5X_REQUIRES},
 )

@@ -14,6 +14,12 @@ def _lists():
 
 def test_every_requirement_is_pinned_exactly():
   lists = _lists()
-  assert {"INSTALL_REQUIRES", "TEST_REQUIRES"} <= set(lists)
+  assert {"INSTALL_REQUIRES", "TEST_REQUIRES", "T5X_REQUIRES"} <= set(lists)
   loose = [req for reqs in lists.values() for req in reqs if "==" not in req]
   assert not loose, f"pin these to the versions the suite passes with: {loose}"
+
+
+def test_the_test_install_brings_t5xs_registry_dependencies():
+  """The suite runs the real t5x.train; `.[test]` must install what t5x imports."""
+  text = SETUP.read_text()
+  assert '"test": TEST_REQUIRES + T5X_REQUIRES' in text and '"t5x": T5X_REQUIRES' in text

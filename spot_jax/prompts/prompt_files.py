@@ -276,8 +276,46 @@ def _fsync_dir(directory: str) -> None:
     os.close(fd)
 
 
+def _is_uri(path: str) -> bool:
+  """`gs://...` and other filesystems TensorFlow's gfile serves (T5X runs write to buckets)."""
+  return "://" in os.fspath(path)
+
+
+def _gfile():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only for gs:// and such)
+  return tf.io.gfile
+
+
+def _read_bytes(path: str) -> bytes:
+  if _is_uri(path):
+    if not _gfile().exists(path):
+      raise FileNotFoundError(path)
+    with _gfile().GFile(path, "rb") as f:
+      return f.read()
+  with open(path, "rb") as f:
+    return f.read()
+
+
+def _exists(path: str) -> bool:
+  return _gfile().exists(path) if _is_uri(path) else os.path.exists(path)
+
+
+def _makedirs(directory: str) -> None:
+  if _is_uri(directory):
+    _gfile().makedirs(directory)
+  else:
+    os.makedirs(directory, exist_ok=True)
+
+
 def write_atomically(path: str, data: bytes) -> None:
-  """Writes `data` to `path` via a temporary file in the same directory, fsync and rename."""
+  """Writes `data` to `path` via a temporary file in the same directory, fsync and rename
+  (on a bucket: a temporary object, then gfile's rename)."""
+  if _is_uri(path):
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with _gfile().GFile(tmp, "wb") as f:
+      f.write(data)
+    _gfile().rename(tmp, path, overwrite=True)
+    return
   directory = os.path.dirname(os.path.abspath(path))
   tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
   try:
@@ -310,23 +348,27 @@ def save_prompt(path: PathLike, prompt: Any,
   npy_path, json_path = prompt_paths(path)
   array = as_prompt_array(prompt)
   metadata = complete_metadata(array, metadata)
-  os.makedirs(os.path.dirname(os.path.abspath(npy_path)), exist_ok=True)
+  _makedirs(os.path.dirname(npy_path if _is_uri(npy_path) else os.path.abspath(npy_path)))
   sidecar = json.dumps(metadata.to_dict(), indent=2, sort_keys=True) + "\n"
   write_atomically(npy_path, npy_bytes(array))
   write_atomically(json_path, sidecar.encode("utf-8"))  # The sidecar commits the pair.
   return npy_path
 
 
+def prompt_exists(path: PathLike) -> bool:
+  """Whether the prompt file at `path` is complete (its `.json` sidecar is written)."""
+  return _exists(prompt_paths(path)[1])
+
+
 def load_metadata(path: PathLike) -> PromptMetadata:
   """The sidecar metadata of a prompt file, without reading the array."""
   _, json_path = prompt_paths(path)
   try:
-    with open(json_path, "r", encoding="utf-8") as f:
-      data = json.load(f)
+    data = json.loads(_read_bytes(json_path).decode("utf-8"))
   except FileNotFoundError:
     raise PromptFileError(f"prompt metadata {json_path} does not exist (a prompt file is "
                           f"complete only once its .json sidecar is written)") from None
-  except json.JSONDecodeError as e:
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise PromptFileError(f"prompt metadata {json_path} is not valid JSON: {e}") from None
   if not isinstance(data, dict):
     raise PromptFileError(f"prompt metadata {json_path} must hold a JSON object")
@@ -338,15 +380,15 @@ def read_npy(npy_path: PathLike) -> np.ndarray:
   never unpickling anything."""
   npy_path = os.fspath(npy_path)
   try:
-    with open(npy_path, "rb") as f:
-      magic = f.read(len(NPY_MAGIC))
+    data = _read_bytes(npy_path)
   except FileNotFoundError:
     raise PromptFileError(f"prompt array {npy_path} does not exist") from None
+  magic = data[:len(NPY_MAGIC)]
   if magic != NPY_MAGIC:  # np.load would take any other bytes for a pickle
     raise PromptFileError(f"prompt array {npy_path} is not a .npy file: it does not start "
                           f"with numpy's header {NPY_MAGIC!r} (got {magic!r})")
   try:
-    array = np.load(npy_path, allow_pickle=False)
+    array = np.load(io.BytesIO(data), allow_pickle=False)
   except ValueError as e:
     raise PromptFileError(f"prompt array {npy_path} is not a plain numeric .npy: {e}") from None
   if not isinstance(array, np.ndarray) or array.ndim != 2:
@@ -371,7 +413,7 @@ def load_prompt(path: PathLike, *, expected_shape: Optional[Sequence[Optional[in
   google-research/prompt-tuning) loads with metadata None.
   """
   npy_path, json_path = prompt_paths(path)
-  if not require_metadata and not os.path.exists(json_path):
+  if not require_metadata and not _exists(json_path):
     array, metadata = load_prompt_array(npy_path), None
   else:
     metadata = load_metadata(json_path)

@@ -76,7 +76,7 @@ class ExportPrompts(t5x_trainer.BaseAction):
       if step in self._save_steps:
         self._writer.write(f"step_{step}", prompt, step, prompt_files.TASK_EMBEDDING)
       if step == self._final_step:
-        best = os.path.exists(os.path.join(self._writer.prompt_dir, "best.json"))
+        best = prompt_files.prompt_exists(os.path.join(self._writer.prompt_dir, "best"))
         self._writer.write("final", prompt, step, None if best else prompt_files.TRANSFER)
     return False
 

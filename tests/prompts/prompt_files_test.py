@@ -200,3 +200,22 @@ def test_prompt_file_init_accepts_a_bare_npy_with_a_warning(tmp_path, caplog):
   np.save(tmp_path / "bare.npy", _prompt())
   np.testing.assert_array_equal(_factory_init(tmp_path / "bare"), _prompt())
   assert "bare.npy has no .json sidecar" in caplog.text
+
+
+def test_prompt_files_on_a_bucket_go_through_gfile():
+  """T5X runs keep MODEL_DIR in a bucket (gs://); TensorFlow's in-memory ram:// filesystem
+  stands in for it here: the same write, read, hash check and pickle refusal."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  path = "ram://bucket/run/prompts/best"
+  array = np.arange(6, dtype=np.float32).reshape(2, 3)
+  prompt_files.save_prompt(path, array, _metadata())
+  assert sorted(tf.io.gfile.listdir("ram://bucket/run/prompts")) == ["best.json", "best.npy"]
+  loaded, meta = prompt_files.load_prompt(path)
+  np.testing.assert_array_equal(loaded, array)
+  assert meta.step == 10_000 and prompt_files.prompt_exists(path)
+  assert not prompt_files.prompt_exists("ram://bucket/run/prompts/final")
+  with tf.io.gfile.GFile("ram://bucket/pickle", "wb") as f:  # ram:// appends on rewrite
+    f.write(b"\x80\x04pickle")
+  tf.io.gfile.rename("ram://bucket/pickle", "ram://bucket/run/prompts/best.npy", overwrite=True)
+  with pytest.raises(PromptFileError, match="not a .npy file"):
+    prompt_files.load_prompt(path)
