@@ -27,6 +27,10 @@ INSTALL_REQUIRES = [
     "rouge-score==0.1.2",  # ROUGE as T5 scores summaries
 ]
 
+# Accelerators: jax's own extras at the same jax version (CUDA 12 wheels, or libtpu).
+CUDA_REQUIRES = ["jax[cuda12]==0.10.2"]
+TPU_REQUIRES = ["jax[tpu]==0.10.2"]
+
 # t5x's dependencies from the package registry. t5x itself and its two Git-only
 # dependencies are installed by commit (README, "Training under T5X"); the tests use the
 # pinned snapshots in ../shared/vendor when t5x is not installed.
@@ -58,5 +62,6 @@ setuptools.setup(
                   "spot_jax": ["assets/*.model", "assets/backbone/*"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES + T5X_REQUIRES, "t5x": T5X_REQUIRES},
+    extras_require={"test": TEST_REQUIRES + T5X_REQUIRES, "t5x": T5X_REQUIRES,
+                    "cuda": CUDA_REQUIRES, "tpu": TPU_REQUIRES},
 )

@@ -23,3 +23,11 @@ def test_the_test_install_brings_t5xs_registry_dependencies():
   """The suite runs the real t5x.train; `.[test]` must install what t5x imports."""
   text = SETUP.read_text()
   assert '"test": TEST_REQUIRES + T5X_REQUIRES' in text and '"t5x": T5X_REQUIRES' in text
+
+
+def test_accelerator_extras_pin_the_same_jax():
+  lists = _lists()
+  jax_pin = next(r for r in lists["INSTALL_REQUIRES"] if r.startswith("jax=="))
+  version = jax_pin.split("==")[1]
+  assert lists["CUDA_REQUIRES"] == [f"jax[cuda12]=={version}"]
+  assert lists["TPU_REQUIRES"] == [f"jax[tpu]=={version}"]
