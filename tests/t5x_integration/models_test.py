@@ -160,6 +160,13 @@ def test_prompt_initializers_read_the_frozen_embedding_only_when_they_use_it(
   rows = np.asarray(init(jax.random.PRNGKey(0), (P, CONFIG.emb_dim)))
   for row in rows:  # each row is one of the 50 most frequent pieces' embeddings
     assert np.any(np.all(table[:50] == row, axis=1))
+  # Class labels: row i is the mean embedding of label i's pieces, in the task's vocabulary.
+  init = models.prompt_initializer(scheme=initializers.class_labels(["entailment", "neutral"]),
+                                   checkpoint_path=t5x_checkpoint_dir, vocabulary=tiny_vocab,
+                                   model_name="t5x_tiny", config=CONFIG)
+  rows = np.asarray(init(jax.random.PRNGKey(0), (P, CONFIG.emb_dim)))
+  for i, label in enumerate(["entailment", "neutral"]):
+    np.testing.assert_allclose(rows[i], table[tiny_vocab.encode(label)].mean(axis=0), rtol=1e-6)
   # A prompt file never touches the checkpoint (here: a path that does not exist).
   array = np.full((P, CONFIG.emb_dim), 0.25, np.float32)
   prompt_files.save_prompt(tmp_path / "p", array, dict(
