@@ -6,6 +6,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -65,14 +66,37 @@ def t5x_env(tiny_vocab_file, tmp_path_factory):
   return env
 
 
-def run_t5x(module, args, env, cwd, timeout=600):
-  """`python -m <module> args` with TFDS mocked (tests/mocked_tfds.py); returns the output,
-  failing the test with its tail when the command fails."""
+def start_t5x(module, args, env, cwd, log_path):
+  """`python -m <module> args` with TFDS mocked (tests/mocked_tfds.py), started in the
+  background with its output in `log_path` (a file: no pipe to fill); see `finish`."""
   launcher = REPO / "tests" / "mocked_tfds.py"
-  proc = subprocess.run([sys.executable, str(launcher), module] + list(args), env=env,
-                        cwd=cwd, capture_output=True, text=True, timeout=timeout)
-  out = proc.stdout + proc.stderr
-  if proc.returncode:
+  log = open(log_path, "w+")  # pylint: disable=consider-using-with
+  proc = subprocess.Popen([sys.executable, str(launcher), module] + list(args), env=env,
+                          cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+  return module, proc, log
+
+
+def finish(started, timeout=600):
+  """Waits for a `start_t5x` command; its output, failing the test with its tail."""
+  module, proc, log = started
+  try:
+    code = proc.wait(timeout=timeout)
+  finally:
+    proc.kill()
+  log.seek(0)
+  out = log.read()
+  log.close()
+  if code:
     tail = "\n".join(l for l in out.splitlines() if "Path not found" not in l)[-6000:]
-    pytest.fail(f"python -m {module} exited {proc.returncode}:\n{tail}")
+    pytest.fail(f"python -m {module} exited {code}:\n{tail}")
   return out
+
+
+def run_t5x(module, args, env, cwd, timeout=600):
+  """`python -m <module> args` with TFDS mocked, to the end; returns its output."""
+  with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as f:
+    log_path = f.name
+  try:
+    return finish(start_t5x(module, args, env, cwd, log_path), timeout)
+  finally:
+    os.remove(log_path)

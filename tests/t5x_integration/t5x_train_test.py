@@ -18,7 +18,7 @@ from spot_jax.model import t5x_checkpoint
 from spot_jax.prompts import prompt_files
 from spot_jax.transfer import prompt_library
 
-from conftest import REPO, run_t5x  # tests/t5x_integration/conftest.py
+from conftest import REPO, finish, run_t5x, start_t5x  # tests/t5x_integration/conftest.py
 
 TASK = "spot_super_glue_rte_v102"
 P, D = 4, 8  # prompt length; the fixture model's width
@@ -123,19 +123,24 @@ def test_t5x_eval_and_infer_run_a_prompt_file_as_spot_jax_does(
             f"--gin.VOCABULARY_FILE='{tiny_vocab_file}'", f"--gin.PROMPT_FILE='{prompt}'",
             f"--gin.MIXTURE_OR_TASK_NAME='{TASK}'",
             "--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': 4}", "--gin.BATCH_SIZE=2"]
-  run_t5x("t5x.eval", ["--gin_file=gin/spot_eval.gin", *common,
-                       f"--gin.EVAL_OUTPUT_DIR='{tmp_path / 'eval'}'"], t5x_env, REPO)
+  started = [  # side by side: three independent commands
+      start_t5x("t5x.eval", ["--gin_file=gin/spot_eval.gin", *common,
+                             f"--gin.EVAL_OUTPUT_DIR='{tmp_path / 'eval'}'"], t5x_env, REPO,
+                tmp_path / "eval.log"),
+      start_t5x("t5x.infer", ["--gin_file=gin/spot_infer.gin", *common,
+                              f"--gin.INFER_OUTPUT_DIR='{tmp_path / 't5x_infer'}'"], t5x_env,
+                REPO, tmp_path / "t5x_infer.log"),
+      start_t5x("spot_jax.infer", ["--gin_file=gin/spot_infer.gin", *common,
+                                   f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'spot_infer'}'"],
+                t5x_env, REPO, tmp_path / "spot_infer.log")]
+  for command in started:
+    finish(command)
   [metrics_file] = [p for p in (tmp_path / "eval").rglob("*-metrics.jsonl")]
   metrics = json.loads(metrics_file.read_text().splitlines()[-1])
   assert "accuracy" in metrics
-  run_t5x("t5x.infer", ["--gin_file=gin/spot_infer.gin", *common,
-                        f"--gin.INFER_OUTPUT_DIR='{tmp_path / 't5x_infer'}'"], t5x_env, REPO)
   [predictions] = [p for p in (tmp_path / "t5x_infer").glob("*-predict.jsonl-*")
                    if not p.name.endswith(".COMPLETED")]
   theirs = [json.loads(l)["prediction"] for l in predictions.read_text().splitlines()]
-  run_t5x("spot_jax.infer", ["--gin_file=gin/spot_infer.gin", *common,
-                             f"--gin.INFER_OUTPUT_DIR='{tmp_path / 'spot_infer'}'"],
-          t5x_env, REPO)
   ours = _spot_jax_predictions(tmp_path / "spot_infer")
   assert theirs and theirs == ours[:len(theirs)]
   assert os.path.exists(tmp_path / "eval")
