@@ -77,9 +77,8 @@ class PromptedT5(nn.Module):
                 decoder_positions=decoder_positions)
     encoder_input_tokens, decoder_input_tokens = _ids(encoder_input_tokens), _ids(
         decoder_input_tokens)
-    decoder_mask = None if decode else decoder_target_tokens > 0
-    if decoder_mask is None:
-      decoder_mask = jnp.ones(decoder_input_tokens.shape, bool)
+    decoder_mask = (jnp.ones(decoder_input_tokens.shape, bool) if decode
+                    else decoder_target_tokens > 0)
     y = self.token_embedder(decoder_input_tokens)
     return self.decoder(y, encoded, decoder_mask, self._encoder_mask(encoder_input_tokens),
                         deterministic=not enable_dropout, decode=decode,
