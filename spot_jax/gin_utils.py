@@ -79,15 +79,19 @@ def register_configurables() -> Dict[str, Callable]:
   commands and the components); idempotent. Returns name -> wrapper."""
   if "train" in _CONFIGURABLES:
     return _CONFIGURABLES
+  from spot_jax import embedded
   from spot_jax.training import inference, trainer
-  from spot_jax.transfer import workflow
+  from spot_jax.transfer import study
   register_components()
   table = [
       (trainer.train, "train", "spot_jax"),
       (inference.evaluate, "evaluate", "spot_jax"),
       (inference.infer, "infer", "spot_jax"),
       (prepare_tasks, "prepare_tasks", "spot_jax"),
-      (workflow.run_spot, "run_spot", "spot_jax"),
+      (study.run_spot, "run_spot", "spot_jax"),
+      (study.StudyConfig, "study", "spot_jax"),
+      (embedded.backbone_config, "embedded_backbone_config", "spot_jax"),
+      (embedded.backbone_path, "embedded_backbone_path", "spot_jax"),
   ]
   for fn, name, module in table:
     _CONFIGURABLES[name] = gin.external_configurable(fn, name=name, module=module)

@@ -31,6 +31,7 @@ REQUIRED = {
     "runs/infer.gin": {"MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS", "PROMPT_FILE",
                        "INFER_OUTPUT_DIR"},
     "runs/spot.gin": {"SPOT_DIR", "SOURCE_TASKS", "TARGET_TASK", "TASK_FEATURE_LENGTHS"},
+    "runs/study.gin": {"STUDY_DIR", "SOURCES", "TARGETS", "TASK_FEATURE_LENGTHS"},
     "runs/projector_tuning.gin": {"MODEL_DIR", "MIXTURE_OR_TASK_NAME", "TASK_FEATURE_LENGTHS",
                                   "TRAIN_STEPS", "SOURCE_PROMPT_FILE"},
 }
@@ -55,7 +56,11 @@ T5X_LAYER = {"t5x/runs/prompt_tuning.gin", "t5x/runs/eval.gin", "t5x/runs/infer.
 # Which entry point each run file configures (its other bindings must not leak in).
 ENTRY = {"runs/prompt_tuning.gin": "train", "runs/model_tuning.gin": "train",
          "runs/projector_tuning.gin": "train",
-         "runs/eval.gin": "evaluate", "runs/infer.gin": "infer", "runs/spot.gin": "train"}
+         "runs/eval.gin": "evaluate", "runs/infer.gin": "infer", "runs/spot.gin": "train",
+         "runs/study.gin": "train"}
+# The study recipes (python -m spot_jax.pipeline): run by tests/integration/pipeline_test.py
+# and, the GLUE one, parsed below.
+STUDIES = {"study/embedded.gin", "study/glue_base.gin"}
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +83,7 @@ def test_import_gin_from_the_repository_root_is_gin_config():
 def test_shipped_gin_files_are_all_covered():
   shipped = {str(p.relative_to(GIN)) for p in GIN.rglob("*.gin")}
   covered = set(MODELS) | {p for p in PROMPTS if p} | set(RUNS) | set(RECIPES) | set(MESHES) | {
-      "models/t5_1_1_lm100k.gin", "test/tiny.gin"} | T5X_LAYER
+      "models/t5_1_1_lm100k.gin", "test/tiny.gin"} | T5X_LAYER | STUDIES
   assert shipped == covered, "a new gin file needs a place in this test's combinations"
   assert set(RUNS) == set(REQUIRED)
 
@@ -139,6 +144,31 @@ def test_spot_recipes_target_registered_names(recipe):
   _parse([recipe, "models/t5_1_1_lm100k_xxl.gin"])  # another size after the recipe
   assert gin_utils.register_configurables()["get_config"]().emb_dim == 4096
   assert "t5_1_1_lm100k_xxl" in gin_utils.query_macro("INITIAL_CHECKPOINT_PATH")
+
+
+def test_the_glue_study_recipe_is_a_base_study_of_registered_tasks():
+  from spot_jax.tasks import names
+  _parse(["study/glue_base.gin"], ["STUDY_DIR = '/runs/study'"])
+  assert gin_utils.missing_required_macros() == []
+  cfg = gin_utils.register_configurables()["study"]()
+  assert cfg.model_config.name == "t5_1_1_lm100k_base" and cfg.prompt_length == 100
+  assert (cfg.source_steps, cfg.embedding_step, cfg.target_steps) == (262144, 10000, 100000)
+  assert (cfg.source_seeds, cfg.target_seeds, cfg.top_k) == ((0, 1, 2), (0, 1, 2), 3)
+  assert cfg.source_batch_size == cfg.target_batch_size == 32
+  assert cfg.initial_checkpoint.endswith("t5_1_1_lm100k_base/checkpoint_1100000")
+  assert cfg.problems(known_tasks=names.ALL_TASKS) == []
+  assert {cfg.family(t) for t in cfg.targets} == {"nli", None}  # BoolQ is in no family
+  assert all(cfg.task_labels(t) for t in (*cfg.sources, *cfg.targets))
+
+
+def test_the_embedded_study_is_the_main_jobs_default():
+  from spot_jax import embedded, pipeline
+  _parse([pipeline.DEFAULT_GIN])
+  assert gin_utils.missing_required_macros() == []
+  cfg = gin_utils.register_configurables()["study"]()
+  assert cfg.model_config == embedded.backbone_config()
+  assert cfg.initial_checkpoint == embedded.backbone_path()
+  assert cfg.out_dir == os.path.abspath("spot_jax_demo")
 
 
 def test_prompt_tuning_defaults_are_spots():

@@ -1,7 +1,7 @@
 """Validation with the task's own seqio metrics: decode, postprocess, score."""
 import functools
 import logging
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +10,7 @@ import seqio
 
 from spot_jax.model import decoding
 from spot_jax.model.t5 import T5
-from spot_jax.prompts.prompt import prefix_prompt
+from spot_jax.prompts.prompt import gather_prompts, prefix_prompt
 from spot_jax.training import data
 
 
@@ -81,11 +81,13 @@ class Validator:
     self.decode_fn = make_decode_fn(model.config, max_length=task_feature_lengths["targets"],
                                     beam_size=beam_size)
 
-  def __call__(self, model_params, prompt, step: Optional[int] = None
-               ) -> Dict[str, Dict[str, float]]:
-    """`{task: {metric: value}}` for every task of the mixture."""
-    predict_fn = lambda ds: predict_batches(self.decode_fn, model_params, prompt, ds,
-                                            self.batch_size)
+  def __call__(self, model_params, prompt, step: Optional[int] = None, *,
+               predict_fn: Optional[Callable] = None) -> Dict[str, Dict[str, float]]:
+    """`{task: {metric: value}}` for every task of the mixture; `predict_fn` replaces the
+    decoding of `prompt` (e.g. a `MixedPromptPredictor`'s, which decoded several at once)."""
+    if predict_fn is None:
+      predict_fn = lambda ds: predict_batches(self.decode_fn, model_params, prompt, ds,
+                                              self.batch_size)
     future, _ = self.evaluator.evaluate(compute_metrics=True, step=step, predict_fn=predict_fn)
     metrics = future.result()
     return {task: {name: float(_scalar(v)) for name, v in m.items()}
@@ -112,3 +114,37 @@ def select_metric(metrics: Dict[str, Dict[str, float]], name: Optional[str]
     return name, float(np.mean(values))
   firsts = [next(iter(m.values())) for m in metrics.values() if m]
   return "mean_first_metric", float(np.mean(firsts))
+
+
+class MixedPromptPredictor:
+  """seqio `predict_fn`s for K prompts that decode all K x examples in mixed batches once,
+  on the first call, and hand each prompt's predictions out from that."""
+
+  def __init__(self, decode_fn, model_params, table: np.ndarray, batch_size: int):
+    self.decode_fn, self.params, self.batch_size = decode_fn, model_params, batch_size
+    self.table = table
+    self.cache: Optional[Dict[int, List]] = None
+
+  def _decode_all(self, ds) -> Dict[int, List]:
+    rows = list(ds.as_numpy_iterator())
+    grid = [(k, i) for k in range(len(self.table)) for i in range(len(rows))]
+    out: Dict[int, List] = {k: [] for k in range(len(self.table))}
+    table = jnp.asarray(self.table)
+    for start in range(0, len(grid), self.batch_size):
+      cells = grid[start:start + self.batch_size]
+      pad = self.batch_size - len(cells)
+      prompt_index = np.array([k for k, _ in cells] + [0] * pad, np.int32)
+      tokens = np.stack([rows[i][1]["encoder_input_tokens"] for _, i in cells])
+      tokens = np.concatenate([tokens, np.zeros((pad,) + tokens.shape[1:], tokens.dtype)])
+      decoded = np.asarray(self.decode_fn(self.params, gather_prompts(table, prompt_index),
+                                          jnp.asarray(tokens)))
+      for (k, i), row in zip(cells, decoded):
+        out[k].append((int(rows[i][0]), row))
+    return out
+
+  def for_prompt(self, k: int):
+    def predict_fn(ds):
+      if self.cache is None:
+        self.cache = self._decode_all(ds)
+      return self.cache[k]
+    return predict_fn

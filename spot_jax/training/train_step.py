@@ -116,16 +116,22 @@ def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.
     ((loss, metrics), grads), _ = jax.lax.scan(body, zero, (jnp.arange(num_microbatches), micro))
     loss, grads = loss / num_microbatches, jax.tree.map(lambda g: g / num_microbatches, grads)
     metrics = {k: (v if k == "num_tokens" else v / num_microbatches) for k, v in metrics.items()}
+  metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
+  return apply_update(state, grads, loss, tx=tx), metrics
+
+
+def apply_update(state: TrainState, grads, loss, *, tx: optax.GradientTransformation
+                 ) -> TrainState:
+  """The optimizer step. A non-finite loss, or an update that takes a trained value beyond
+  MAX_ABS_PARAM (or to NaN), leaves the state as it was and records the step."""
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   in_range = [jnp.all(jnp.abs(p) <= MAX_ABS_PARAM) for p in jax.tree.leaves(params)]
   finite = jnp.isfinite(loss) & functools.reduce(jnp.logical_and, in_range, jnp.array(True))
   keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
   first_bad = jnp.where(finite | (state.nonfinite_step >= 0), state.nonfinite_step, state.step)
-  new_state = TrainState(step=state.step + 1, params=keep(params, state.params),
-                         opt_state=keep(opt_state, state.opt_state), nonfinite_step=first_bad)
-  metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
-  return new_state, metrics
+  return TrainState(step=state.step + 1, params=keep(params, state.params),
+                    opt_state=keep(opt_state, state.opt_state), nonfinite_step=first_bad)
 
 
 def eval_step(state: TrainState, frozen, batch, *, model: T5, mode: str, projector=None):

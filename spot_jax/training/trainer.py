@@ -67,7 +67,8 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   """Trains a prompt (or, with mode='model', the whole model) and returns a summary.
 
   The run lives in `model_dir`: `checkpoints/<step>` (orbax, with the data iterator),
-  `prompts/` (`.npy` + `.json`: `step_<N>` at `prompt_save_steps`, `best`, `final`),
+  `prompts/` (`.npy` + `.json`: `step_<N>` at `prompt_save_steps` (0: the init), `best`,
+  `final`),
   `train/` and `eval/` TensorBoard logs. Restarted on the same `model_dir`, it resumes
   from the latest checkpoint and continues exactly.
 
@@ -92,7 +93,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
                       ("num_eval_examples", num_eval_examples),
                       ("eval_batch_size", eval_batch_size)):
     check(name, value, minimum=1, optional=True)
-  settings.integers("train", "prompt_save_steps", prompt_save_steps, minimum=1)
+  settings.integers("train", "prompt_save_steps", prompt_save_steps, minimum=0)
   settings.integers("train", "mesh_shape", mesh_shape, length=2)
   settings.feature_lengths("train", "task_feature_lengths", task_feature_lengths)
   source_prompt = None
@@ -201,6 +202,8 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
 
   history = []
   step = int(state.step)
+  if step == 0 and 0 in prompt_save_steps:  # the init, e.g. to see how far training moved it
+    save_prompt("step_0", 0, None)
   t_last, step_last = time.time(), step
   t_start = t_last
   while step < train_steps:

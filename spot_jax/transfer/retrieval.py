@@ -224,9 +224,22 @@ def weighted_average_init(prompts: np.ndarray, sims: Sequence[float]) -> np.ndar
 
 
 def top_k_weighted_average(ranked: Sequence[RankedSource], k: int, library: PromptLibrary, *,
-                           query: ModelSignature) -> WeightedAverageInit:
-  """SPoT's TOP-k WEIGHTED AVERAGE of the top-k sources' transfer prompts."""
+                           query: ModelSignature, positive_only: bool = False
+                           ) -> WeightedAverageInit:
+  """SPoT's TOP-k WEIGHTED AVERAGE of the top-k sources' transfer prompts.
+
+  alpha_r = sim_r / sum(sims) needs non-negative similarities. Per-token cosines near 0
+  can dip below; with `positive_only` the average takes the top-k sources with a positive
+  similarity, and the top-1 prompt alone (alpha = 1) when none is positive.
+  """
   chosen = top_k(ranked, k)
+  if positive_only:
+    positive = [s for s in chosen if s.score > 0]
+    if not positive:
+      entry = transfer_entry(library, chosen[0], query=query)
+      return WeightedAverageInit(library.load(entry),
+                                 ((chosen[0].task, 1.0, entry.id),))
+    chosen = positive
   entries = [transfer_entry(library, s, query=query) for s in chosen]
   sims = [s.score for s in chosen]
   prompt = weighted_average_init(library.load_stack(entries, query=query), sims)

@@ -25,8 +25,11 @@ from scipy import stats as scipy_stats
 from scipy.cluster import hierarchy
 from scipy.spatial import distance
 
+from spot_jax.transfer import statistics
+
 AVERAGE = "average over targets"
 STD_DDOF = "ddof=1 (sample std) over seeds when n > 1; ddof=0 (so 0.0) when n == 1"
+CI = "95% Student's t interval of the mean over seeds (none with one seed)"
 _RESULT_KEYS = ("target", "init", "seed", "step", "score")
 _NA = "n/a"
 
@@ -101,8 +104,10 @@ def results_table(results: Sequence[Mapping[str, Any]], baseline: str = "random_
       seeds = sorted(runs[target][m])
       scores = [runs[target][m][s]["score"] for s in seeds]
       mean, std = _mean_std(scores)
+      ci = statistics.interval(scores)
       cells[target][m] = {
-          "mean": mean, "std": std, "n": len(scores), "seeds": seeds, "scores": scores,
+          "mean": mean, "std": std, "ci95": ci["half_width"], "low": ci["low"],
+          "high": ci["high"], "n": len(scores), "seeds": seeds, "scores": scores,
           "step": max(runs[target][m][s]["step"] for s in seeds),
           "rer": None if base_mean is None else relative_error_reduction(mean, base_mean)}
 
@@ -111,15 +116,17 @@ def results_table(results: Sequence[Mapping[str, Any]], baseline: str = "random_
     have = [t for t in targets if m in cells[t]]
     rers = [cells[t][m]["rer"] for t in have if cells[t][m]["rer"] is not None]
     seed_sets = {tuple(cells[t][m]["seeds"]) for t in have}
-    std = None
+    std = ci = None
     if len(seed_sets) == 1:
       per_seed = np.mean([cells[t][m]["scores"] for t in have], axis=0)
       std = _mean_std(per_seed)[1]
+      ci = statistics.interval(per_seed)["half_width"]
     average[m] = {
-        "mean": float(np.mean([cells[t][m]["mean"] for t in have])), "std": std,
+        "mean": float(np.mean([cells[t][m]["mean"] for t in have])), "std": std, "ci95": ci,
         "n": len(have), "targets": have,
         "rer": float(np.mean(rers)) if rers else None}
-  return {"baseline": baseline, "std_ddof": STD_DDOF, "methods": methods, "targets": targets,
+  return {"baseline": baseline, "std_ddof": STD_DDOF, "ci": CI, "methods": methods,
+          "targets": targets,
           "cells": cells, "average": average}
 
 
@@ -136,9 +143,9 @@ def atomic_write(path: str, data: Union[str, bytes]) -> str:
 def _format_cell(cell: Optional[Mapping[str, Any]]) -> str:
   if cell is None:
     return _NA
-  std = _NA if cell["std"] is None else f"{cell['std']:.2f}"
+  ci = _NA if cell.get("ci95") is None else f"{cell['ci95']:.2f}"
   rer = _NA if cell["rer"] is None else f"{100.0 * cell['rer']:+.1f}%"
-  return f"{cell['mean']:.2f} ± {std} (RER {rer})"
+  return f"{cell['mean']:.2f} ± {ci} (RER {rer})"
 
 
 def results_markdown(table: Mapping[str, Any]) -> str:
@@ -150,10 +157,11 @@ def results_markdown(table: Mapping[str, Any]) -> str:
   ns = sorted({c["n"] for t in targets for c in table["cells"][t].values()})
   lines = [
       "# Target-task results", "",
-      f"Validation score (0-100) at an equal step budget per target, mean ± std over seeds "
-      f"({STD_DDOF}; seeds per cell: {', '.join(map(str, ns))}). RER: relative error reduction "
-      f"vs. `{table['baseline']}`, (score - base) / (100 - base) (SPoT §3.1). The last row "
-      f"averages the per-target means and RERs.", "",
+      f"Validation score (0-100) at an equal step budget per target: mean ± the half-width "
+      f"of its {CI} (seeds per cell: {', '.join(map(str, ns))}). RER: relative error "
+      f"reduction vs. `{table['baseline']}`, (score - base) / (100 - base) (SPoT §3.1). The "
+      f"last row averages the per-target means and RERs; its interval is over the per-seed "
+      f"averages.", "",
       "| target | " + " | ".join(methods) + " |",
       "|" + "---|" * (len(methods) + 1)]
   for t in targets:
@@ -182,7 +190,7 @@ def write_results(table: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
 
 
 _NUM = r"-?\d+(?:\.\d+)?"
-_CELL = re.compile(rf"^(?P<mean>{_NUM}) ± (?P<std>{_NUM}|n/a) "
+_CELL = re.compile(rf"^(?P<mean>{_NUM}) ± (?P<ci>{_NUM}|n/a) "
                    rf"\(RER (?:(?P<rer>[+-]{_NUM})%|n/a)\)$")
 
 
@@ -193,7 +201,7 @@ def _split_row(line: str) -> List[str]:
 def read_results_markdown(text: str) -> Dict[str, Any]:
   """Parses `results.md` text back: {"methods": [...], "rows": {label: {method: cell or None}}}.
 
-  A cell is {"mean", "std", "rer"} as printed (rer a fraction, std None where n/a); rows
+  A cell is {"mean", "ci95", "rer"} as printed (rer a fraction, ci95 None where n/a); rows
   keep file order, the average row under its label. Raises ValueError on a malformed table.
   """
   lines = [l for l in text.splitlines() if l.strip().startswith("|")]
@@ -217,7 +225,7 @@ def read_results_markdown(text: str) -> Dict[str, Any]:
       if not match:
         raise ValueError(f"cell {c!r} ({cols[0]}, {m}) is not 'mean ± std (RER +x.x%)'")
       row[m] = {"mean": float(match["mean"]),
-                "std": None if match["std"] == _NA else float(match["std"]),
+                "ci95": None if match["ci"] == _NA else float(match["ci"]),
                 "rer": None if match["rer"] is None else float(match["rer"]) / 100.0}
     rows[cols[0]] = row
   return {"methods": methods, "rows": rows}
@@ -419,3 +427,9 @@ def plot_similarity_vs_transfer(transfer_pairs: Sequence[Mapping[str, Any]], pat
   ax.grid(alpha=0.3)
   save_png(fig, path)
   return st
+
+
+def chance_score(labels: Optional[Sequence[str]]) -> Optional[float]:
+  """Accuracy of guessing uniformly among a classification task's labels (100 / #labels);
+  None for tasks without label words (generation, extractive QA)."""
+  return 100.0 / len(labels) if labels else None

@@ -27,42 +27,6 @@ from spot_jax.transfer import study_report
 log = logging.getLogger("spot_jax.zero_shot")
 
 
-class MixedPromptPredictor:
-  """seqio `predict_fn`s for K prompts that decode all K x examples in mixed batches once,
-  on the first call, and hand each prompt's predictions out from that."""
-
-  def __init__(self, decode_fn, model_params, table: np.ndarray, batch_size: int):
-    self.decode_fn, self.params, self.batch_size = decode_fn, model_params, batch_size
-    self.table = table
-    self.cache: Optional[Dict[int, List]] = None
-
-  def _decode_all(self, ds) -> Dict[int, List]:
-    import jax.numpy as jnp
-    from spot_jax.prompts.prompt import gather_prompts
-    rows = list(ds.as_numpy_iterator())
-    grid = [(k, i) for k in range(len(self.table)) for i in range(len(rows))]
-    out: Dict[int, List] = {k: [] for k in range(len(self.table))}
-    table = jnp.asarray(self.table)
-    for start in range(0, len(grid), self.batch_size):
-      cells = grid[start:start + self.batch_size]
-      pad = self.batch_size - len(cells)
-      prompt_index = np.array([k for k, _ in cells] + [0] * pad, np.int32)
-      tokens = np.stack([rows[i][1]["encoder_input_tokens"] for _, i in cells])
-      tokens = np.concatenate([tokens, np.zeros((pad,) + tokens.shape[1:], tokens.dtype)])
-      decoded = np.asarray(self.decode_fn(self.params, gather_prompts(table, prompt_index),
-                                          jnp.asarray(tokens)))
-      for (k, i), row in zip(cells, decoded):
-        out[k].append((int(rows[i][0]), row))
-    return out
-
-  def for_prompt(self, k: int):
-    def predict_fn(ds):
-      if self.cache is None:
-        self.cache = self._decode_all(ds)
-      return self.cache[k]
-    return predict_fn
-
-
 def zero_shot_matrix(prompts: Mapping[str, str], tasks: Sequence[str], *, model_config,
                      checkpoint_path: Optional[str], task_feature_lengths: Mapping[str, int],
                      split: str = "validation", num_examples: Optional[int] = None,
@@ -102,7 +66,7 @@ def zero_shot_matrix(prompts: Mapping[str, str], tasks: Sequence[str], *, model_
     ev = seqio.Evaluator(task, feature_converter=data.feature_converter(), eval_split=split,
                          sequence_length=dict(task_feature_lengths), num_examples=num_examples,
                          logger_cls=())
-    predictor = MixedPromptPredictor(decode_fn, params, table, batch_size)
+    predictor = evaluator.MixedPromptPredictor(decode_fn, params, table, batch_size)
     for k, name in enumerate(names):
       future, _ = ev.evaluate(compute_metrics=True, predict_fn=predictor.for_prompt(k))
       scores = {m: float(evaluator._scalar(v)) for m, v in future.result()[task].items()}  # pylint: disable=protected-access

@@ -1,68 +1,75 @@
-"""The main job, reduced (few steps, one seed, a few tasks of the bundled suite): every
-artifact of `python -m spot_jax.pipeline` exists and is well formed."""
+"""The main job's command (`python -m spot_jax.pipeline`), reduced through its flags: every
+artifact of the study on the bundled suite, settings checked before any run, resume only
+with the same settings, relative paths and flags from the environment; and the same command
+on real registered tasks (GLUE / SuperGLUE, TFDS mocked) from a gin file."""
 import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import matplotlib.image
 import pytest
 
 from spot_jax import pipeline
-from spot_jax.transfer import study_report
+from spot_jax.transfer import study, study_report
 from spot_jax.transfer.prompt_library import PromptLibrary
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = ("synth_sentiment_movie", "synth_sentiment_product", "synth_nli_people")
 TARGETS = ("synth_sentiment_restaurant",)
+REDUCED = ["--source_steps", "6", "--embedding_step", "3", "--target_steps", "3",
+           "--mixture_steps", "3", "--source_seeds", "0", "--target_seeds", "0", "1",
+           "--prompt_length", "4", "--source_batch_size", "8", "--target_batch_size", "8",
+           "--top_k", "2", "--num_eval_examples", "16", "--sources", *SOURCES,
+           "--targets", *TARGETS]
 
 
 @pytest.mark.slow
-def test_reduced_pipeline_writes_every_artifact(tmp_path, caplog):
-  caplog.set_level("INFO", logger="spot_jax.pipeline")
-  out = str(tmp_path / "study")
-  cfg = pipeline.PipelineConfig(out_dir=out, source_seeds=(0,), target_seeds=(0,),
-                                source_steps=10, embedding_step=5, target_steps=6,
-                                prompt_length=8, batch_size=8, top_k=2, num_eval_examples=16,
-                                sources=SOURCES, targets=TARGETS)
-  summary = pipeline.Study(cfg).run()
-  assert summary["library_ok"]
+def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, caplog):
+  monkeypatch.chdir(tmp_path)
+  caplog.set_level("INFO", logger="spot_jax.study")
+  summary = pipeline.main(["--out", "study", *REDUCED])
+  out = tmp_path / "study"
+  assert summary["out_dir"] == str(out) and summary["library_ok"]
   # The bundled suite's rows fit the feature lengths: counted, nothing truncated.
-  counted = {(r["task"], r["split"]) for r in summary["data"]}
-  assert {(t, "train") for t in SOURCES + TARGETS} <= counted
   assert all(r["examples"] > 0 and r["truncated_inputs"] == r["truncated_targets"] == 0
              for r in summary["data"])
-  # The table: JSON and markdown agree, one row per target plus the average.
-  with open(os.path.join(out, "results.json")) as f:
-    table = json.load(f)
-  with open(os.path.join(out, "results.md")) as f:
-    parsed = study_report.read_results_markdown(f.read())
-  assert parsed["methods"] == list(pipeline.INIT_METHODS)
-  assert set(parsed["rows"]) == set(TARGETS) | {"average over targets"}
-  for method in pipeline.INIT_METHODS:
+  # The table: JSON and markdown agree; every init, two seeds, an interval each.
+  table = json.loads((out / "results.json").read_text())
+  parsed = study_report.read_results_markdown((out / "results.md").read_text())
+  assert parsed["methods"] == list(study.INITS)
+  assert set(parsed["rows"]) == set(TARGETS) | {study_report.AVERAGE}
+  for method in study.INITS:
     cell = table["cells"][TARGETS[0]][method]
-    assert cell["n"] == 1 and 0.0 <= cell["mean"] <= 100.0
+    assert cell["n"] == 2 and 0.0 <= cell["mean"] <= 100.0 and cell["ci95"] is not None
     assert abs(parsed["rows"][TARGETS[0]][method]["mean"] - cell["mean"]) < 0.01
+  # The report: claims, comparisons and conclusions from the intervals.
+  data = json.loads((out / "study.json").read_text())
+  report = (out / "report.md").read_text()
+  assert [c["conclusion"] for c in data["comparisons"]] == summary["conclusions"]
+  assert all(c in report for c in summary["conclusions"])
   # The pictures decode.
-  for name in ("similarity_heatmap.png", "similarity_vs_transfer.png"):
-    image = matplotlib.image.imread(os.path.join(out, name))
+  for name in ("similarity_heatmap.png", "similarity_vs_transfer.png",
+               "zero_shot/zero_shot_heatmap.png"):
+    image = matplotlib.image.imread(str(out / name))
     assert image.shape[0] > 200 and image.shape[1] > 200
   # The library: a key and a value per source run, all verified.
-  library = PromptLibrary(os.path.join(out, "library"))
+  library = PromptLibrary(str(out / "library"))
   assert library.verify().ok and len(library.entries()) == 2 * len(SOURCES)
-  # Similarity over all tasks; a transfer pair per (source, target).
-  with open(os.path.join(out, "similarity.json")) as f:
-    sim = json.load(f)
+  sim = json.loads((out / "similarity.json").read_text())
   assert sim["tasks"] == list(SOURCES + TARGETS) and len(sim["matrix"]) == 4
-  with open(os.path.join(out, "transfer_pairs.json")) as f:
-    assert len(json.load(f)) == len(SOURCES)
+  assert len(json.loads((out / "transfer_pairs.json").read_text())) == len(SOURCES)
+  assert (out / "config.gin").is_file() and (out / "operative_config.gin").is_file()
   # TensorBoard logs of the runs, and progress with an ETA while it ran.
-  events = [f for root, _, files in os.walk(out) for f in files if "tfevents" in f]
+  events = [f for _, _, files in os.walk(out) for f in files if "tfevents" in f]
   assert len(events) >= 2 * (len(SOURCES) + 1)
-  assert any("[stage 4/5]" in r.getMessage() and "ETA" in r.getMessage()
-             for r in caplog.records)
+  assert any("[targets]" in r.getMessage() and "ETA" in r.getMessage() for r in caplog.records)
   # Rerunning resumes: nothing is trained again, the table is the same.
-  again = pipeline.Study(cfg).run()
-  with open(os.path.join(out, "results.json")) as f:
-    assert json.load(f)["cells"] == table["cells"]
-  assert again["library_ok"]
+  caplog.clear()
+  pipeline.main(["--out", "study", *REDUCED])
+  assert json.loads((out / "results.json").read_text())["cells"] == table["cells"]
+  assert not [r for r in caplog.records if r.name == "spot_jax.train"]
 
 
 # --- Settings are checked before the first run ------------------------------------------------
@@ -74,7 +81,12 @@ def test_reduced_pipeline_writes_every_artifact(tmp_path, caplog):
       "most --source_steps (5)"]),
     (["--target_steps", "-1", "--source_seeds", "1", "1", "--targets", "synth_nli_townz"],
      ["--target_steps -1: expected a positive integer",
-      "--source_seeds [1, 1]: each seed once", "--targets 'synth_nli_townz': not a target task"]),
+      "--source_seeds [1, 1]: each seed once",
+      "--targets 'synth_nli_townz': not a registered task or mixture; did you mean "
+      "synth_nli_towns?"]),
+    (["--gin.TOP_KK=2"], ["--gin.TOP_KK is not used by any loaded gin file; did you mean "
+                          "--gin.TOP_K?"]),
+    (["--top_k", "ten"], ["argument --top_k: invalid int value: 'ten'"]),
 ])
 def test_bad_settings_stop_before_any_run(tmp_path, monkeypatch, capsys, flags, messages):
   monkeypatch.chdir(tmp_path)
@@ -89,31 +101,76 @@ def test_bad_settings_stop_before_any_run(tmp_path, monkeypatch, capsys, flags, 
 
 def test_an_existing_run_resumes_only_with_its_settings(tmp_path, monkeypatch, capsys):
   monkeypatch.chdir(tmp_path)
-  (tmp_path / "study").mkdir()
-  before = pipeline.PipelineConfig(out_dir="study", source_steps=5, embedding_step=5)
-  (tmp_path / "study" / pipeline.CONFIG_FILE).write_text(json.dumps(before.to_json()))
+  seen = []
+  monkeypatch.setattr(study.Study, "run", lambda self: seen.append(self.cfg) or {})
+  pipeline.main(["--out", "study", "--source_steps", "5", "--embedding_step", "5"])
+  (tmp_path / "study" / study.CONFIG_FILE).write_text(json.dumps(seen[0].to_json()))
+  before = (tmp_path / "study" / study.CONFIG_FILE).read_text()
   with pytest.raises(SystemExit):
     pipeline.main(["--out", "study", "--source_steps", "7", "--embedding_step", "5"])
   err = capsys.readouterr().err
-  assert "holds a pipeline run with other settings" in err
+  assert "holds a study run with other settings" in err
   assert "source_steps: 5 before, 7 now" in err
-  assert json.loads((tmp_path / "study" / pipeline.CONFIG_FILE).read_text()) == before.to_json()
+  assert (tmp_path / "study" / study.CONFIG_FILE).read_text() == before
 
 
 def test_relative_out_and_flags_from_the_environment(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   monkeypatch.setenv(pipeline.FLAGS_ENV, "--source_steps 9 --embedding_step 4 --top_k 2")
   seen = []
-
-  class Recorded:  # what main() hands the study, without running it
-    def __init__(self, cfg):
-      seen.append(cfg)
-
-    def run(self):
-      return {}
-
-  monkeypatch.setattr(pipeline, "Study", Recorded)
+  monkeypatch.setattr(study.Study, "run", lambda self: seen.append(self.cfg) or {})
   pipeline.main(["--out", "rel/study", "--top_k", "1"])
   [cfg] = seen
   assert cfg.out_dir == str(tmp_path / "rel" / "study")
   assert (cfg.source_steps, cfg.top_k) == (9, 1)  # the command line wins over the environment
+  # The embedded default: the shipped backbone, the bundled suite, three families.
+  assert cfg.model_config.name == "synthetic_backbone" and len(cfg.targets) == 3
+  assert {cfg.family(t) for t in cfg.sources} == {"sentiment", "nli", "paraphrase"}
+
+
+# --- The same study on real registered tasks ---------------------------------------------
+
+GLUE_SPLITS = {"glue/rte:2.0.0": {"train": 2490, "validation": 277, "test": 3000},
+               "glue/mrpc:2.0.0": {"train": 3668, "validation": 408, "test": 1725},
+               "super_glue/cb:1.0.2": {"train": 250, "validation": 56, "test": 250}}
+
+
+@pytest.mark.slow
+def test_the_study_runs_on_real_tasks_from_a_gin_file(toy_backbone, tiny_vocab, tmp_path):
+  """GLUE RTE and MRPC as sources, SuperGLUE CB as the target, through their real seqio
+  pipelines (TFDS mocked, the T5 vocabulary replaced by a tiny SentencePiece model), on a
+  tiny frozen model: `python -m spot_jax.pipeline --gin_file=...` as a user runs it."""
+  import mocked_tfds  # pylint: disable=g-import-not-at-top
+  _, backbone, _ = toy_backbone
+  env = dict(os.environ, SPOT_JAX_VOCAB=tiny_vocab.sentencepiece_model_file,
+             MOCKED_TFDS_DATA_DIR=mocked_tfds.write_split_metadata(tmp_path / "tfds",
+                                                                   GLUE_SPLITS),
+             TF_CPP_MIN_LOG_LEVEL="3", XLA_FLAGS="--xla_backend_optimization_level=0")
+  out = tmp_path / "study"
+  args = ["spot_jax.pipeline", "--gin_file=test/tiny_model.gin", "--gin_file=runs/study.gin",
+          f"--gin.STUDY_DIR={out}", f"--gin.INITIAL_CHECKPOINT_PATH={backbone}",
+          "--gin.TASK_MODULES=['spot_jax.tasks.all']",
+          "--gin.SOURCES=['spot_glue_rte_v200', 'spot_glue_mrpc_v200']",
+          "--gin.TARGETS=['spot_super_glue_cb_v102']",
+          "--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': 4}",
+          "--gin.FEATURE_LENGTHS={'spot_glue_mrpc_v200': {'inputs': 48, 'targets': 4}}",
+          "--gin.SOURCE_SEEDS=(0,)", "--gin.TARGET_SEEDS=(0, 1)", "--gin.SOURCE_STEPS=4",
+          "--gin.EMBEDDING_STEP=2", "--gin.TARGET_STEPS=2", "--gin.MIXTURE_STEPS=2",
+          "--gin.BATCH_SIZE=4", "--gin.PROMPT_LENGTH=4", "--gin.NUM_EVAL_EXAMPLES=8",
+          "--gin.TOP_K=1", "--gin.MESH_SHAPE=(1, 1)"]
+  proc = subprocess.run([sys.executable, str(REPO / "tests" / "mocked_tfds.py"), *args],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+  data = json.loads((out / "study.json").read_text())
+  assert data["config"]["sources"] == ["spot_glue_rte_v200", "spot_glue_mrpc_v200"]
+  # Label words and families from the registry: CB's verbalizers, SPoT's NLI family.
+  assert {r["init"] for r in data["results"]} == set(study.INITS) | {study.AVERAGE_SOURCE}
+  assert data["similarity"]["families"] == {"spot_glue_rte_v200": "nli",
+                                            "spot_glue_mrpc_v200": "paraphrase",
+                                            "spot_super_glue_cb_v102": "nli"}
+  # Per-task feature lengths reached the trainer: MRPC's source run read 48-piece inputs.
+  mrpc = [r for r in json.loads((out / "summary.json").read_text())["data"]
+          if r["task"] == "spot_glue_mrpc_v200"]
+  assert mrpc and all(r["examples"] > 0 for r in mrpc)
+  assert (out / "report.md").is_file() and (out / "results.md").is_file()
+  assert PromptLibrary(str(out / "library")).verify().ok

@@ -16,10 +16,11 @@ import subprocess
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-REDUCED_MAIN_JOB = ("--source_steps 4 --embedding_step 2 --target_steps 2 --source_seeds 0 "
-                    "--target_seeds 0 --sources synth_sentiment_movie synth_nli_people "
-                    "--targets synth_sentiment_restaurant --prompt_length 4 --batch_size 4 "
-                    "--num_eval_examples 8 --top_k 1")
+REDUCED_MAIN_JOB = ("--source_steps 4 --embedding_step 2 --target_steps 2 --mixture_steps 2 "
+                    "--source_seeds 0 --target_seeds 0 1 --sources synth_sentiment_movie "
+                    "synth_nli_people --targets synth_sentiment_restaurant --prompt_length 4 "
+                    "--source_batch_size 4 --target_batch_size 4 --num_eval_examples 8 "
+                    "--top_k 1")
 ONE_TEST_FILE = "tests/prompts/prompt_files_test.py"
 
 
@@ -75,8 +76,9 @@ def test_the_quick_start_commands_run_verbatim_in_a_fresh_copy(tmp_path):
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     demo = clone / "spot_jax_demo"
     assert summary["out_dir"] == str(demo) and summary["library_ok"]
-    for name in ("results.md", "results.json", "similarity_heatmap.png",
-                 "similarity_vs_transfer.png", "pipeline_config.json", "summary.json"):
+    for name in ("report.md", "results.md", "results.json", "study.json",
+                 "similarity_heatmap.png", "similarity_vs_transfer.png", "study_config.json",
+                 "summary.json", "zero_shot/zero_shot.json"):
       assert (demo / name).is_file(), name
     assert (demo / "library" / "manifest.jsonl").is_file()
 

@@ -38,6 +38,8 @@ def test_one_command_runs_spot_from_sources_to_the_target(toy_backbone, tmp_path
   assert 0.0 <= summary["best"]["score"] <= 100.0
   library = PromptLibrary(str(out / "library"))
   assert library.verify().ok and len(library.entries()) == 4
-  _, meta = prompt_files.load_prompt(str(out / "target_embedding" / "prompts" / "step_10"))
+  _, meta = prompt_files.load_prompt(str(out / "target_embeddings" / "toy_parity" / "prompts"
+                                          / "step_10"))
   assert meta.task == "toy_parity" and meta.step == 10
   assert (out / "config.gin").exists() and (out / "operative_config.gin").exists()
+  assert (out / "report.md").exists()  # the study's report, written by the same orchestrator

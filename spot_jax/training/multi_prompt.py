@@ -1,0 +1,286 @@
+"""Many prompt-tuning runs in one loop over one frozen model: each step packs every run's
+batch into one `[N * B]` batch, each example carrying its own run's prompt (a per-example
+prompt gather), so one compiled step, one forward and one backward serve N runs. Each run
+keeps its own task, seed (data order and init), Adafactor state, checkpoints, validation
+and prompt files, in its own run directory laid out as `trainer.train` writes one.
+
+Runs are independent: example i of run n reads only run n's prompt, each run's loss is its
+own mean over its tokens, and the summed loss's gradient with respect to row n of the
+`[N, P, D]` prompt table is run n's own gradient; the update (Adafactor's clipping
+included) is taken per run. So a packed run equals the same run trained alone up to float
+reassociation in the batched matmuls, when the model has no dropout. With dropout, one
+mask is drawn over the packed batch, not the per-run masks of separate runs.
+
+What it saves is the per-run fixed cost: data pipelines (runs sharing task and seed share
+one iterator), compilation, validation (every run of a task decoded in mixed batches) and
+small-batch inefficiency.
+"""
+import dataclasses
+import functools
+import logging
+import os
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from clu import metric_writers
+
+from spot_jax import paths, settings
+from spot_jax.model.config import T5Config
+from spot_jax.model.t5 import T5
+from spot_jax.prompts import initializers, prompt_files
+from spot_jax.prompts.prompt import gather_prompts
+from spot_jax.training import checkpointing, data, losses, optimizer as optimizer_lib
+from spot_jax.training.evaluator import (MixedPromptPredictor, Validator, make_decode_fn,
+                                         select_metric)
+from spot_jax.training.train_step import (TrainState, apply_update, compute_logits,
+                                          init_state)
+
+log = logging.getLogger("spot_jax.train")
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptRun:
+  """One run of a packed group: its directory, task, seed and prompt init."""
+  model_dir: str
+  mixture_or_task_name: str
+  seed: int = 0
+  prompt_init: Optional[Callable] = None  # a prompt-init factory; None: sampled vocabulary
+  run_name: str = ""
+
+
+def multi_train_step(states: TrainState, frozen, batch: Dict[str, jax.Array],
+                     rng: jax.Array, *, model: T5, tx: optax.GradientTransformation):
+  """One update of N runs. `states` and `batch` lead with the run axis N (`batch[k]`:
+  `[N, B, ...]`); `rng` is the dropout key of the packed batch (folded with the step)."""
+  n, b = batch["encoder_input_tokens"].shape[:2]
+  flat = jax.tree.map(lambda x: x.reshape((n * b,) + x.shape[2:]), batch)
+  index = jnp.repeat(jnp.arange(n), b)
+
+  def loss_fn(table):
+    logits = compute_logits(model, frozen, gather_prompts(table, index), flat,
+                            rng=jax.random.fold_in(rng, states.step[0]), deterministic=False)
+    logits = logits.reshape((n, b) + logits.shape[1:])
+    per_run, metrics = jax.vmap(losses.cross_entropy)(
+        logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"])
+    return per_run.sum(), (per_run, metrics)
+
+  (_, (per_run, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(states.params)
+  new = jax.vmap(functools.partial(apply_update, tx=tx))(states, grads, per_run)
+  grad_norm = jax.vmap(optax.global_norm)(grads)
+  return new, dict(metrics, loss=per_run, grad_norm=grad_norm)
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted(config: T5Config, tx):
+  return jax.jit(functools.partial(multi_train_step, model=T5(config), tx=tx),
+                 donate_argnums=(0,))
+
+
+def _member(states: TrainState, i: int) -> TrainState:
+  return jax.tree.map(lambda x: x[i], states)
+
+
+def check_finite(states: TrainState, runs: Sequence[PromptRun]):
+  bad = np.asarray(states.nonfinite_step)
+  for i, step in enumerate(bad):
+    if step >= 0:
+      raise FloatingPointError(
+          f"run {runs[i].model_dir} diverged at step {int(step)}: the loss was not finite or "
+          "the update took a trained value out of range (e.g. from too large a learning "
+          "rate); that update was not applied and no state after it was saved")
+
+
+def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[str, int],
+                  model_config: T5Config, initial_checkpoint: Optional[str],
+                  train_steps: int, prompt_length: int = 100,
+                  tx: Optional[optax.GradientTransformation] = None, batch_size: int = 32,
+                  train_split: str = "train", eval_split: str = "validation",
+                  eval_period: int = 0, num_eval_examples: Optional[int] = None,
+                  eval_batch_size: Optional[int] = None, best_metric: Optional[str] = None,
+                  checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 1,
+                  prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
+                  use_cached: bool = False) -> List[Dict[str, Any]]:
+  """Trains the runs' prompts together; returns each run's summary as `trainer.train` does
+  (`model_dir`, `final_step`, `best`, `history`, `data`, `wall_seconds`).
+
+  Every run shares the model, feature lengths, steps, batch size and schedule; they differ
+  in task, seed and init. Restarted, the group resumes from its runs' latest checkpoint
+  (all runs must be at the same step) and continues exactly.
+  """
+  runs = [dataclasses.replace(r, model_dir=paths.absolute(r.model_dir)) for r in runs]
+  initial_checkpoint = paths.absolute(initial_checkpoint)
+  if not runs:
+    raise settings.SettingError("train_prompts", "runs", runs, "at least one run")
+  dirs = [r.model_dir for r in runs]
+  if len(set(dirs)) != len(dirs):
+    raise settings.SettingError("train_prompts", "runs", dirs, "one directory per run")
+  check = functools.partial(settings.integer, "train_prompts")
+  for name, value in (("train_steps", train_steps), ("batch_size", batch_size),
+                      ("prompt_length", prompt_length), ("log_period", log_period)):
+    check(name, value, minimum=1)
+  check("eval_period", eval_period, minimum=0)
+  check("checkpoint_period", checkpoint_period, minimum=0)
+  settings.integers("train_prompts", "prompt_save_steps", prompt_save_steps, minimum=0)
+  settings.feature_lengths("train_prompts", "task_feature_lengths", task_feature_lengths)
+  for r in runs:
+    check("seed", r.seed)
+  tx = tx or optimizer_lib.spot_prompt_optimizer()
+  tasks = list(dict.fromkeys(r.mixture_or_task_name for r in runs))
+  vocab, reports = {}, []
+  for task in tasks:  # at the door: every task, vocabulary and split before compiling
+    vocab[task] = data.output_vocabulary(task)
+    data.check_vocabulary_fits(vocab[task], model_config.vocab_size, task)
+    reports += data.check_data(task, task_feature_lengths=task_feature_lengths,
+                               split=train_split)
+    if eval_period:
+      reports += data.check_data(task, task_feature_lengths=task_feature_lengths,
+                                 split=eval_split)
+  for d in dirs:
+    os.makedirs(d, exist_ok=True)
+
+  from spot_jax.training.trainer import load_frozen_model
+  model_params = load_frozen_model(initial_checkpoint, model_config, runs[0].seed)
+  frozen = jax.tree.map(jnp.asarray, model_params)
+  embedding = model_params["token_embedder"]["embedding"]
+  prompts, step_keys = [], []
+  for r in runs:  # the same keys as trainer.train: an init and a dropout key from the seed
+    init_rng, step_rng = jax.random.split(jax.random.PRNGKey(r.seed))
+    factory = r.prompt_init or initializers.sampled_vocab()
+    prompts.append(jnp.asarray(factory(embedding, vocab[r.mixture_or_task_name],
+                                       model_config.name)(
+        init_rng, (prompt_length, model_config.emb_dim)), jnp.float32))
+    step_keys.append(step_rng)
+  states = jax.vmap(lambda p: init_state(p, tx))(jnp.stack(prompts))
+
+  keys = list(dict.fromkeys((r.mixture_or_task_name, r.seed) for r in runs))
+  iterators = {k: iter(data.train_dataset(k[0], task_feature_lengths=task_feature_lengths,
+                                          batch_size=batch_size, split=train_split,
+                                          seed=k[1], use_cached=use_cached)) for k in keys}
+  owner = {k: next(i for i, r in enumerate(runs) if (r.mixture_or_task_name, r.seed) == k)
+           for k in keys}
+  ckpts = [checkpointing.RunCheckpointer(d, keep=keep_checkpoints) for d in dirs]
+  latest = [c.latest_step() for c in ckpts]
+  if len(set(latest)) > 1:
+    raise ValueError("the runs of a packed group resume together, but their checkpoints are "
+                     "at different steps: " + ", ".join(f"{d}: {s}" for d, s in
+                                                       zip(dirs, latest)))
+  if latest[0] is not None:
+    log.info("resuming %d packed runs at step %d", len(runs), latest[0])
+    restored = []
+    for i, (r, c) in enumerate(zip(runs, ckpts)):
+      k = (r.mixture_or_task_name, r.seed)
+      device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+      abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                             sharding=device),
+                              _member(states, i))
+      restored.append(c.restore(latest[0], abstract, iterators[k] if owner[k] == i else None))
+    states = jax.tree.map(lambda *xs: jnp.stack(xs), *restored)
+
+  step_fn = _jitted(model_config, tx)
+  metas = [dict(task=r.mixture_or_task_name, model_name=model_config.name,
+                vocabulary_hash=data.vocabulary_hash(vocab[r.mixture_or_task_name]),
+                seed=r.seed, run=r.run_name or os.path.basename(os.path.normpath(r.model_dir)))
+           for r in runs]
+  writers = [metric_writers.create_default_writer(os.path.join(d, "train"),
+                                                  just_logging=jax.process_index() > 0)
+             for d in dirs]
+  eval_writers = [metric_writers.create_default_writer(os.path.join(d, "eval"),
+                                                       just_logging=jax.process_index() > 0)
+                  for d in dirs]
+  validators = {}
+  if eval_period:
+    model = T5(model_config)
+    validators = {t: Validator(t, model=model, task_feature_lengths=task_feature_lengths,
+                               split=eval_split, batch_size=eval_batch_size or batch_size,
+                               num_examples=num_eval_examples, use_cached=use_cached)
+                  for t in tasks}
+  from spot_jax.training.trainer import _read_best  # pylint: disable=g-import-not-at-top
+  best = [_read_best(os.path.join(d, "prompts")) for d in dirs]
+  histories: List[List[Dict[str, Any]]] = [[] for _ in runs]
+
+  def save(i, name, step, role, metric=None):
+    extra = {} if metric is None else {"metric_name": metric[0], "metric_value": metric[1]}
+    prompt_files.save_prompt(os.path.join(dirs[i], "prompts", name),
+                             np.asarray(states.params[i]), dict(metas[i], step=step, role=role,
+                                                                **extra))
+
+  def validate(step):
+    check_finite(states, runs)
+    for task, validator in validators.items():
+      members = [i for i, r in enumerate(runs) if r.mixture_or_task_name == task]
+      decode_fn = make_decode_fn(model_config, max_length=task_feature_lengths["targets"])
+      predictor = MixedPromptPredictor(decode_fn, frozen, np.asarray(states.params)[members],
+                                       eval_batch_size or batch_size)
+      for k, i in enumerate(members):
+        results = validator(frozen, None, step, predict_fn=predictor.for_prompt(k))
+        name, value = select_metric(results, best_metric)
+        eval_writers[i].write_scalars(step, {f"{t}/{m}": v for t, mm in results.items()
+                                             for m, v in mm.items()})
+        log.info("%s step %d validation %s: %s = %.4f", runs[i].model_dir, step, results,
+                 name, value)
+        histories[i].append({"step": step, "eval": results, name: value})
+        if best[i] is None or value > best[i]["metric_value"]:
+          best[i] = {"step": step, "metric_name": name, "metric_value": value}
+          save(i, "best", step, prompt_files.TRANSFER, (name, value))
+
+  rng = step_keys[0]
+  step = int(states.step[0])
+  if step == 0 and 0 in prompt_save_steps:
+    for i in range(len(runs)):
+      save(i, "step_0", 0, None)
+  t_start = t_last = time.time()
+  step_last = step
+  while step < train_steps:
+    batches = {k: jax.tree.map(lambda t: t._numpy(), next(it)) for k, it in iterators.items()}
+    member_batches = [batches[(r.mixture_or_task_name, r.seed)] for r in runs]
+    batch = {name: np.stack([b[name] for b in member_batches]) for name in member_batches[0]}
+    states, metrics = step_fn(states, frozen, batch, rng)
+    step += 1
+    if step % log_period == 0 or step == train_steps:
+      check_finite(states, runs)
+      m = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+      now = time.time()
+      sps = (step - step_last) / max(now - t_last, 1e-9)
+      for i in range(len(runs)):
+        row = {k: float(v[i]) for k, v in m.items()}
+        row.update(steps_per_sec=sps, examples_per_sec=sps * batch_size)
+        writers[i].write_scalars(step, row)
+        histories[i].append({"step": step, **row})
+      log.info("step %d/%d, %d packed runs: loss %s  %.2f steps/s  %.1f examples/s", step,
+               train_steps, len(runs), np.round(m["loss"], 3).tolist(), sps,
+               sps * batch_size * len(runs))
+      t_last, step_last = now, step
+    if step in prompt_save_steps:
+      check_finite(states, runs)
+      for i in range(len(runs)):
+        save(i, f"step_{step}", step, prompt_files.TASK_EMBEDDING)
+    if validators and (step % eval_period == 0 or step == train_steps):
+      validate(step)
+    if (checkpoint_period and step % checkpoint_period == 0) or step == train_steps:
+      check_finite(states, runs)
+      for i, (r, c) in enumerate(zip(runs, ckpts)):
+        k = (r.mixture_or_task_name, r.seed)
+        c.save(step, _member(states, i), iterators[k] if owner[k] == i else None)
+  check_finite(states, runs)
+  elapsed = time.time() - t_start
+  out = []
+  for i, r in enumerate(runs):
+    save(i, "final", step, prompt_files.TRANSFER if best[i] is None else None)
+    writers[i].flush()
+    eval_writers[i].flush()
+    ckpts[i].close()
+    out.append({"model_dir": dirs[i], "final_step": step, "best": best[i],
+                "history": histories[i], "wall_seconds": elapsed,
+                "data": [x for x in reports if x["task"] in _task_names(r.mixture_or_task_name)]})
+  return out
+
+
+def _task_names(name: str) -> List[str]:
+  import seqio
+  from spot_jax.tasks import pipeline
+  provider = pipeline.get_task_or_mixture(name)
+  return [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [name]

@@ -1,0 +1,653 @@
+"""SPoT's transfer study, one orchestrator for the bundled suite and for real tasks.
+
+Over any registered seqio tasks (Vu et al. 2022 §3, Su et al. 2022 §4):
+1. source prompt tuning, each source task x seed, each run registered in the prompt
+   library: its prompt at `embedding_step` (the task embedding) and its best-validation
+   prompt (what transfers);
+2. a task embedding per target (a short prompt-tuning run);
+3. the similarity matrix over all tasks, and how much of each embedding is still its
+   initialisation (the prompt's distance from its step-0 value);
+4. the zero-shot matrix (every source prompt on every task, untrained) and the indicator
+   table (embedding similarities and neuron overlap against zero-shot transfer);
+5. target prompt tuning at one step budget from each init: random, class labels, SPoT's
+   top-1 retrieved source, best of top-k, top-k weighted average, top-k multi-task
+   mixture and the oracle (every source tried), each for every target seed;
+6. the report (`report.md`): every cell with its seeds, mean and 95% interval, paired
+   differences between inits with their intervals, and the conclusions they support,
+   the clustered similarity heatmap and the similarity-vs-transfer plot.
+
+`python -m spot_jax.pipeline` runs it (the main job, on the embedded default, or on real
+tasks from a gin file); `python -m spot_jax.spot` runs it for one target and one strategy.
+Rerunning on the same output directory resumes from the last finished run, and only with
+the settings it was started with.
+"""
+import dataclasses
+import json
+import logging
+import os
+import time
+import zlib
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from spot_jax import paths
+from spot_jax.prompts import initializers, prompt_files
+from spot_jax.transfer import retrieval, similarity, statistics, study_report, workflow
+from spot_jax.transfer.prompt_library import ModelSignature, PromptLibrary
+
+log = logging.getLogger("spot_jax.study")
+
+CONFIG_FILE = "study_config.json"
+BASELINE = "random_uniform"
+INITS = ("random_uniform", "class_labels", "spot_top1", "best_of_top_k",
+         "top_k_weighted_average", "top_k_mixture", "oracle")
+AVERAGE_SOURCE = "average_source"  # the mean over all sources' runs at a seed (a reference)
+EMBEDDING_SEED = 1000
+# What the report compares (a, b): a - b paired over seeds.
+COMPARISONS = (
+    ("spot_top1", "random_uniform"), ("spot_top1", "class_labels"),
+    ("best_of_top_k", "random_uniform"), ("top_k_weighted_average", "random_uniform"),
+    ("top_k_weighted_average", "class_labels"), ("top_k_mixture", "random_uniform"),
+    ("oracle", "random_uniform"), ("class_labels", "random_uniform"),
+    ("spot_top1", AVERAGE_SOURCE), ("oracle", "spot_top1"),
+)
+
+
+def _positive_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+  """What a study runs. Tasks are seqio names; the model comes from the trainer's config
+  (`model_config`, `initial_checkpoint` are recorded here for the zero-shot matrix, the
+  neuron overlap and the resume check)."""
+  out_dir: str
+  sources: Sequence[str]
+  targets: Sequence[str]
+  source_seeds: Sequence[int] = (0, 1)
+  target_seeds: Sequence[int] = (0, 1, 2)
+  source_steps: int = 100
+  embedding_step: int = 40
+  target_steps: int = 30
+  mixture_steps: Optional[int] = None  # the top-k mixture's source run; None: source_steps
+  prompt_length: Optional[int] = 20  # None: the trainer's configured value (also below)
+  source_batch_size: Optional[int] = 16
+  target_batch_size: Optional[int] = 8
+  top_k: int = 3
+  inits: Sequence[str] = INITS
+  metric: str = similarity.DEFAULT_METRIC
+  num_eval_examples: Optional[int] = 100
+  task_feature_lengths: Optional[Mapping[str, int]] = None  # every task's, unless below
+  feature_lengths: Optional[Mapping[str, Mapping[str, int]]] = None  # per task
+  labels: Optional[Mapping[str, Sequence[str]]] = None  # per task; else the registry's
+  families: Optional[Mapping[str, str]] = None  # per task; else the registry's
+  zero_shot: bool = True
+  model_config: Any = None
+  initial_checkpoint: Optional[str] = None
+  library_dir: Optional[str] = None
+
+  def __post_init__(self):
+    set_ = lambda name, value: object.__setattr__(self, name, value)
+    set_("out_dir", paths.absolute(self.out_dir))
+    set_("initial_checkpoint", paths.absolute(self.initial_checkpoint))
+    set_("library_dir", paths.absolute(self.library_dir))
+    for name in ("sources", "targets", "source_seeds", "target_seeds", "inits"):
+      value = getattr(self, name)
+      set_(name, (value,) if isinstance(value, str) else tuple(value or ()))
+    for name in ("feature_lengths", "labels", "families"):
+      set_(name, dict(getattr(self, name) or {}))
+    if self.task_feature_lengths is not None:
+      set_("task_feature_lengths", dict(self.task_feature_lengths))
+
+  # -- checks ------------------------------------------------------------------------------
+  def problems(self, known_tasks: Optional[Sequence[str]] = None) -> List[str]:
+    """Every setting that cannot run, one message each naming the flag and the value."""
+    out = []
+    for name in ("source_steps", "embedding_step", "target_steps", "prompt_length",
+                 "source_batch_size", "target_batch_size", "top_k"):
+      value = getattr(self, name)
+      optional = name in ("prompt_length", "source_batch_size", "target_batch_size")
+      if not _positive_int(value) and not (optional and value is None):
+        out.append(f"--{name} {value!r}: expected a positive integer")
+    if self.mixture_steps is not None and not _positive_int(self.mixture_steps):
+      out.append(f"--mixture_steps {self.mixture_steps!r}: expected a positive integer")
+    if _positive_int(self.embedding_step) and _positive_int(self.source_steps) and \
+        self.embedding_step > self.source_steps:
+      out.append(f"--embedding_step {self.embedding_step}: the task embedding is the prompt "
+                 f"at that step, so it must be at most --source_steps ({self.source_steps})")
+    if self.num_eval_examples is not None and not _positive_int(self.num_eval_examples):
+      out.append(f"--num_eval_examples {self.num_eval_examples!r}: expected a positive "
+                 "integer")
+    for name in ("source_seeds", "target_seeds"):
+      seeds = getattr(self, name)
+      if not seeds:
+        out.append(f"--{name}: give at least one seed")
+      elif not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        out.append(f"--{name} {list(seeds)}: seeds are non-negative integers")
+      elif len(set(seeds)) != len(seeds):
+        out.append(f"--{name} {list(seeds)}: each seed once (runs are named by seed)")
+    if self.metric not in similarity.METRICS:
+      out.append(f"--metric {self.metric!r}: expected one of {sorted(similarity.METRICS)}")
+    unknown = [i for i in self.inits if i not in INITS]
+    if unknown or not self.inits:
+      out.append(f"--inits {list(self.inits)}: expected some of {list(INITS)}")
+    for name in ("sources", "targets"):
+      tasks = getattr(self, name)
+      if not tasks:
+        out.append(f"--{name}: give at least one task")
+      if len(set(tasks)) != len(tasks):
+        out.append(f"--{name} {list(tasks)}: each task once")
+      for task in tasks:
+        if known_tasks is not None and task not in known_tasks:
+          import difflib
+          close = difflib.get_close_matches(task, known_tasks, n=3, cutoff=0.6)
+          out.append(f"--{name} {task!r}: not a registered task or mixture" +
+                     (f"; did you mean {', '.join(close)}?" if close else ""))
+    both = sorted(set(self.sources) & set(self.targets))
+    if both:
+      out.append(f"--targets {both}: also sources; a target must be held out")
+    if _positive_int(self.top_k) and self.sources and self.top_k > len(self.sources):
+      out.append(f"--top_k {self.top_k}: more than the {len(self.sources)} sources")
+    if self.zero_shot and self.task_feature_lengths is None and any(
+        t not in self.feature_lengths for t in (*self.sources, *self.targets)):
+      out.append("task_feature_lengths: not set; the zero-shot matrix needs the tasks' "
+                 "inputs/targets lengths (--gin.TASK_FEATURE_LENGTHS)")
+    if self.initial_checkpoint and not os.path.exists(self.initial_checkpoint) \
+        and "://" not in self.initial_checkpoint:
+      out.append(f"initial_checkpoint {self.initial_checkpoint!r}: no such file or directory")
+    return out
+
+  def check(self, known_tasks: Optional[Sequence[str]] = None) -> None:
+    problems = self.problems(known_tasks)
+    if problems:
+      raise ValueError("study settings cannot run:\n  " + "\n  ".join(problems))
+
+  def to_json(self) -> Dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(self):
+      value = getattr(self, f.name)
+      if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+      out[f.name] = value
+    return json.loads(json.dumps(out, default=str))
+
+  # -- per task ----------------------------------------------------------------------------
+  def lengths(self, task: str) -> Optional[Dict[str, int]]:
+    found = self.feature_lengths.get(task) or self.task_feature_lengths
+    return None if found is None else dict(found)
+
+  def task_labels(self, task: str) -> Optional[Sequence[str]]:
+    if task in self.labels:
+      return self.labels[task]
+    return registry_labels(task)
+
+  def family(self, task: str) -> Optional[str]:
+    return self.families.get(task) or registry_family(task)
+
+
+def registry_labels(task: str) -> Optional[Tuple[str, ...]]:
+  """A registered task's label words (class-label init), or None (generation, QA)."""
+  from spot_jax.tasks import labels, synthetic
+  found = synthetic.LABELS.get(task) or labels.task_labels(task)
+  return tuple(found) if found else None
+
+
+def registry_family(task: str) -> Optional[str]:
+  """The task's family: the bundled suite's, or the SPoT Table 1 family mixture it is in."""
+  from spot_jax.tasks import names, synthetic
+  if task in synthetic.FAMILY_OF:
+    return synthetic.FAMILY_OF[task]
+  for mixture, members in names.FAMILY_MIXTURES.items():
+    if mixture != "spot_all_mix" and task in members:
+      return mixture[len("spot_"):-len("_mix")]
+  return None
+
+
+def check_resumable(cfg: StudyConfig) -> None:
+  """An existing output directory resumes only with the settings it was started with:
+  otherwise its finished runs would be reported under the new settings."""
+  path = os.path.join(cfg.out_dir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = cfg.to_json()
+  differs = [f"{key}: {old.get(key)!r} before, {new.get(key)!r} now"
+             for key in sorted(set(old) | set(new))
+             if key != "out_dir" and old.get(key) != new.get(key)]
+  if differs:
+    raise ValueError(f"{cfg.out_dir} holds a study run with other settings ({path}); "
+                     "rerun with the same settings to resume it, or give another output "
+                     "directory. Differences:\n  " + "\n  ".join(differs))
+
+
+class Progress:
+  """Console lines per finished run with an ETA from the examples trained so far."""
+
+  def __init__(self, total_examples: int, total_runs: int):
+    self.total, self.runs = max(total_examples, 1), total_runs
+    self.done = self.done_runs = 0
+    self.trained = 0  # examples trained in this process (resumed runs cost nothing)
+    self.start = time.time()
+
+  def tick(self, stage: str, what: str, examples: int, trained: bool):
+    self.done += examples
+    self.done_runs += 1
+    if trained:
+      self.trained += examples
+    elapsed = time.time() - self.start
+    left = self.total - self.done
+    eta = elapsed / self.trained * left if self.trained else float("nan")
+    log.info("[%s] run %d/%d %s  (%.0fs elapsed, ETA %.0fs)", stage, self.done_runs,
+             self.runs, what, elapsed, eta)
+
+
+def _write_json(path: str, data: Any) -> str:
+  return study_report.atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+class Study:
+  """One study; `run()` executes the stages (skipping finished runs) and returns the summary.
+
+  `train` is `spot_jax.training.trainer.train`, possibly configured by gin; the study
+  passes each run's directory, task, steps, seed, init, batch size, prompt length and
+  feature lengths (and the model, when the config names one).
+  """
+
+  def __init__(self, cfg: StudyConfig, train: Callable[..., Dict[str, Any]]):
+    self.cfg, self.train_fn = cfg, train
+    self.library_root = cfg.library_dir or os.path.join(cfg.out_dir, "library")
+    self.results: List[Dict[str, Any]] = []
+    self.pairs: List[Dict[str, Any]] = []
+    self.rankings: Dict[str, List[Dict[str, Any]]] = {}
+    self.data: Dict[tuple, Dict[str, Any]] = {}
+    self.progress = Progress(*self._planned())
+
+  # -- bookkeeping ---------------------------------------------------------------------------
+  def _sweep_size(self) -> int:
+    inits = set(self.cfg.inits)
+    if "oracle" in inits:
+      return len(self.cfg.sources)
+    if "best_of_top_k" in inits:
+      return self.cfg.top_k
+    return 1 if "spot_top1" in inits else 0
+
+  def _planned(self) -> Tuple[int, int]:
+    cfg = self.cfg
+    n_src = len(cfg.sources) * len(cfg.source_seeds)
+    per_seed = (self._sweep_size() + sum(i in cfg.inits for i in (
+        "random_uniform", "class_labels", "top_k_weighted_average", "top_k_mixture")))
+    n_tgt = len(cfg.targets) * len(cfg.target_seeds) * per_seed
+    n_mix = len(cfg.targets) * ("top_k_mixture" in cfg.inits)
+    src_batch, tgt_batch = cfg.source_batch_size or 1, cfg.target_batch_size or 1
+    examples = (n_src * cfg.source_steps * src_batch
+                + len(cfg.targets) * cfg.embedding_step * src_batch
+                + n_mix * (cfg.mixture_steps or cfg.source_steps) * src_batch
+                + n_tgt * cfg.target_steps * tgt_batch)
+    return examples, n_src + len(cfg.targets) + n_mix + n_tgt
+
+  def _train(self, task: str, **kwargs) -> Dict[str, Any]:
+    cfg = self.cfg
+    args = dict(mixture_or_task_name=task, task_feature_lengths=cfg.lengths(task),
+                prompt_length=cfg.prompt_length, num_eval_examples=cfg.num_eval_examples,
+                keep_checkpoints=1, log_period=max(kwargs["train_steps"], 1))
+    if cfg.model_config is not None:
+      args.update(model_config=cfg.model_config, initial_checkpoint=cfg.initial_checkpoint)
+    args.update(kwargs)
+    # Unset here: the trainer's own (gin) setting stands.
+    args = {k: v for k, v in args.items() if v is not None or k in (
+        "prompt_init", "initial_checkpoint", "num_eval_examples")}
+    out = self.train_fn(**args)
+    for report in out.get("data") or ():
+      self.data[(report["task"], report["split"])] = report
+    return out
+
+  # -- stage 1: sources and the library ------------------------------------------------------
+  def train_sources(self, library: PromptLibrary) -> None:
+    cfg = self.cfg
+    for task in cfg.sources:
+      for seed in cfg.source_seeds:
+        run = f"seed{seed}"
+        trained = not library.entries(task=task, run=run)
+        if trained:
+          run_dir = os.path.join(cfg.out_dir, "sources", task, run)
+          # Per task: tasks sharing a seed would share their sampled-vocabulary init rows.
+          self._train(task, model_dir=run_dir, seed=zlib.crc32(task.encode()) % 10_000 + seed,
+                      train_steps=cfg.source_steps, eval_period=cfg.source_steps,
+                      checkpoint_period=cfg.source_steps, batch_size=cfg.source_batch_size,
+                      prompt_save_steps=(0, cfg.embedding_step), run_name=run)
+          workflow.register_run(library, run_dir, embedding_step=cfg.embedding_step, run=run)
+        self.progress.tick("sources", f"{task} {run}",
+                           cfg.source_steps * (cfg.source_batch_size or 1), trained)
+
+  # -- stage 2: target embeddings ------------------------------------------------------------
+  def embed_targets(self) -> Dict[str, str]:
+    cfg = self.cfg
+    out = {}
+    for i, task in enumerate(cfg.targets):
+      run_dir = os.path.join(cfg.out_dir, "target_embeddings", task)
+      out[task] = os.path.join(run_dir, "prompts", f"step_{cfg.embedding_step}")
+      trained = not os.path.exists(out[task] + prompt_files.JSON_SUFFIX)
+      if trained:
+        # A seed no source run uses: the same seed would start from the same sampled rows
+        # and make the embeddings look alike before any training.
+        workflow.embed_task(model_dir=run_dir, embedding_step=cfg.embedding_step,
+                            train=lambda **kw: self._train(kw.pop("mixture_or_task_name"),
+                                                           **kw),
+                            mixture_or_task_name=task, seed=EMBEDDING_SEED + i,
+                            checkpoint_period=cfg.embedding_step,
+                            batch_size=cfg.source_batch_size)
+      self.progress.tick("target embeddings", task,
+                         cfg.embedding_step * (cfg.source_batch_size or 1), trained)
+    return out
+
+  # -- stage 3: similarity and how far embeddings moved ------------------------------------------
+  def similarity(self, library: PromptLibrary, target_embeddings: Mapping[str, str]
+                 ) -> Dict[str, Any]:
+    """Mean similarity over run pairs between every two tasks' embeddings (SPoT §3.2);
+    run pairs within a task exclude a run with itself."""
+    cfg = self.cfg
+    runs = {t: [library.load(e) for e in library.entries(
+        task=t, role=prompt_files.TASK_EMBEDDING)] for t in cfg.sources}
+    runs.update({t: [prompt_files.load_prompt_array(p)] for t, p in target_embeddings.items()})
+    tasks = list(cfg.sources) + list(cfg.targets)
+    matrix = np.zeros((len(tasks), len(tasks)))
+    within, across, same_task = [], [], []
+    for i, a in enumerate(tasks):
+      for j, b in enumerate(tasks):
+        values = [float(similarity.score(x, y[None], cfg.metric)[0])
+                  for ia, x in enumerate(runs[a]) for ib, y in enumerate(runs[b])
+                  if not (a == b and ia == ib)]
+        matrix[i, j] = np.mean(values) if values else np.nan
+        if i < j or (i == j and values):
+          fa, fb = cfg.family(a), cfg.family(b)
+          group = (same_task if a == b else within if fa is not None and fa == fb
+                   else across)
+          group.extend(values)
+    if np.isnan(matrix).any():  # one run of a task: no pair within it; show its self-score
+      for i, a in enumerate(tasks):
+        if np.isnan(matrix[i, i]):
+          matrix[i, i] = float(similarity.score(runs[a][0], runs[a][0][None], cfg.metric)[0])
+    families = statistics.group_difference(within, across)
+    return {"tasks": tasks, "matrix": matrix.tolist(), "metric": cfg.metric,
+            "families": {t: cfg.family(t) for t in tasks},
+            "same_task_mean": float(np.mean(same_task)) if same_task else None,
+            "same_minus_cross_family": families}
+
+  def displacement(self) -> Dict[str, Any]:
+    """How much of each source's task embedding is still its initialisation: the relative
+    distance |e - e0| / |e0| and the per-token cosine of e with its step-0 prompt e0."""
+    cfg = self.cfg
+    rows = []
+    for task in cfg.sources:
+      for seed in cfg.source_seeds:
+        prompts = os.path.join(cfg.out_dir, "sources", task, f"seed{seed}", "prompts")
+        try:
+          e0 = prompt_files.load_prompt_array(os.path.join(prompts, "step_0"))
+        except FileNotFoundError:  # a library filled elsewhere: no step-0 prompt to compare
+          continue
+        e = prompt_files.load_prompt_array(os.path.join(prompts, f"step_{cfg.embedding_step}"))
+        cos = np.sum(e * e0, -1) / (np.linalg.norm(e, axis=-1) * np.linalg.norm(e0, axis=-1))
+        rows.append({"task": task, "seed": seed,
+                     "relative_distance": float(np.linalg.norm(e - e0) / np.linalg.norm(e0)),
+                     "cosine_with_init": float(np.mean(cos))})
+    if not rows:
+      return {"runs": [], "mean_relative_distance": None, "mean_cosine_with_init": None}
+    return {"runs": rows, "step": cfg.embedding_step,
+            "mean_relative_distance": float(np.mean([r["relative_distance"] for r in rows])),
+            "mean_cosine_with_init": float(np.mean([r["cosine_with_init"] for r in rows]))}
+
+  # -- stage 4: zero-shot matrix and indicators ----------------------------------------------
+  def zero_shot(self, library: PromptLibrary) -> Optional[Dict[str, Any]]:
+    cfg = self.cfg
+    if not cfg.zero_shot:
+      return None
+    from spot_jax.transfer import indicators, neurons, zero_shot
+    out_dir = os.path.join(cfg.out_dir, "zero_shot")
+    done = os.path.join(out_dir, "zero_shot.json")
+    if os.path.exists(done):
+      with open(done) as f:
+        matrix = json.load(f)
+    else:
+      if cfg.model_config is None:
+        raise ValueError("the zero-shot matrix needs the study's model_config and "
+                         "initial_checkpoint (or zero_shot=False)")
+      prompts = {f"{e.task}/{e.run}": library.path(e) for t in cfg.sources
+                 for e in library.entries(task=t, role=prompt_files.TRANSFER)}
+      tasks = list(cfg.sources) + list(cfg.targets)
+      lengths = {k: max(cfg.lengths(t)[k] for t in tasks) for k in ("inputs", "targets")}
+      matrix = zero_shot.zero_shot_matrix(
+          prompts, tasks, model_config=cfg.model_config, checkpoint_path=cfg.initial_checkpoint,
+          task_feature_lengths=lengths, num_examples=cfg.num_eval_examples, batch_size=64)
+      zero_shot.write_matrix(matrix, out_dir)
+    from spot_jax.training.trainer import load_frozen_model
+    params = load_frozen_model(cfg.initial_checkpoint, cfg.model_config, 0)
+    table_prompts = np.stack([prompt_files.load_prompt_array(p)
+                              for p in matrix["prompt_files"]])
+    values = np.array([[np.nan if v is None else v for v in row] for row in matrix["relative"]])
+    try:
+      table = indicators.indicator_table(
+          values, table_prompts, matrix["prompt_tasks"], matrix["tasks"],
+          indicators.default_metrics(neurons.overlap_metric(cfg.model_config, params)))
+    except ValueError as e:  # e.g. every source scores 0 on its own task: no relative score
+      log.warning("no indicator table: %s", e)
+      return {"matrix": matrix, "indicators": None, "note": str(e)}
+    table["values"] = "relative"
+    indicators.write_table(table, os.path.join(cfg.out_dir, "indicators"))
+    return {"matrix": matrix, "indicators": table, "note": None}
+
+  # -- stage 5: target tuning ------------------------------------------------------------------
+  def _tune(self, target: str, key: str, seed: int, factory) -> float:
+    cfg = self.cfg
+    run_dir = os.path.join(cfg.out_dir, "targets", target, key, f"seed{seed}")
+    done = os.path.join(run_dir, "score.json")
+    examples = cfg.target_steps * (cfg.target_batch_size or 1)
+    if os.path.exists(done):
+      with open(done) as f:
+        score = json.load(f)["score"]
+      self.progress.tick("targets", f"{target} {key} seed{seed}", examples, False)
+      return score
+    out = self._train(target, model_dir=run_dir, seed=seed, train_steps=cfg.target_steps,
+                      prompt_init=factory, eval_period=cfg.target_steps,
+                      checkpoint_period=cfg.target_steps, prompt_save_steps=(0,),
+                      batch_size=cfg.target_batch_size)
+    if out["best"] is None:
+      raise ValueError(f"target run {run_dir} recorded no validation score")
+    score = float(out["best"]["metric_value"])
+    _write_json(done, {"score": score, "best": out["best"], "seed": seed, "init": key})
+    self.progress.tick("targets", f"{target} {key} seed{seed}: {score:.1f}", examples, True)
+    return score
+
+  def _mixture_prompt(self, target: str, ranked) -> Tuple[str, List[str]]:
+    """The top-k multi-task mixture's source prompt (trained once per target)."""
+    from spot_jax.tasks import pipeline as task_pipeline
+    cfg = self.cfg
+    spec = retrieval.multitask_mixture_spec(ranked, cfg.top_k, target)
+    task_pipeline.add_mixture(spec.name, spec.tasks, maximum=spec.examples_rate_limit)
+    run_dir = os.path.join(cfg.out_dir, "targets", target, "mixture_source")
+    final = os.path.join(run_dir, "prompts", "final")
+    steps = cfg.mixture_steps or cfg.source_steps
+    trained = not os.path.exists(final + prompt_files.JSON_SUFFIX)
+    if trained:
+      self._train(spec.name, model_dir=run_dir, seed=cfg.target_seeds[0], train_steps=steps,
+                  checkpoint_period=steps, prompt_save_steps=(), eval_period=0,
+                  batch_size=cfg.source_batch_size,
+                  task_feature_lengths=cfg.lengths(target))
+    self.progress.tick("mixture sources", spec.name, steps * (cfg.source_batch_size or 1),
+                       trained)
+    return final, list(spec.source_tasks)
+
+  def tune_target(self, library: PromptLibrary, target: str, embedding: str) -> None:
+    cfg = self.cfg
+    emb, meta = prompt_files.load_prompt(embedding)
+    query = ModelSignature.of(meta)
+    ranked = retrieval.rank_library(emb, library, query=query, metric=cfg.metric,
+                                    exclude_tasks=[target], step=meta.step)
+    ranked = [r for r in ranked if r.task in cfg.sources]
+    self.rankings[target] = [{"task": r.task, "similarity": r.score} for r in ranked]
+    log.info("%s: ranking %s", target, [(r.task, round(r.score, 4)) for r in ranked])
+    inits = set(cfg.inits)
+    sweep = [r for r in ranked[:self._sweep_size()]]
+    plans = {r.task: retrieval.transfer_entry(library, r, query=query) for r in sweep}
+    k = min(cfg.top_k, len(ranked))
+    average_init = mixture = None
+    if "top_k_weighted_average" in inits:
+      avg = retrieval.top_k_weighted_average(ranked, k, library, query=query,
+                                             positive_only=True)
+      average_init = os.path.join(cfg.out_dir, "targets", target, "weighted_average_init")
+      if not os.path.exists(average_init + prompt_files.JSON_SUFFIX):
+        prompt_files.save_prompt(average_init, avg.prompt, meta.replace(
+            task=target, role=None, step=0, metric_name=None, metric_value=None, created="",
+            array_sha256="", extra={"sources": [list(s) for s in avg.sources]}))
+    if "top_k_mixture" in inits:
+      mixture = self._mixture_prompt(target, ranked)
+    labels = cfg.task_labels(target)
+    per_source = {r.task: [] for r in sweep}
+    for seed in cfg.target_seeds:
+      row = lambda init, score, **info: self.results.append(dict(
+          target=target, init=init, seed=seed, step=cfg.target_steps, score=score, **info))
+      if "random_uniform" in inits:
+        row("random_uniform", self._tune(target, "random_uniform", seed,
+                                         initializers.random_uniform()))
+      if "class_labels" in inits and labels:
+        row("class_labels", self._tune(target, "class_labels", seed,
+                                       initializers.class_labels(labels)))
+      scores = {}
+      for r in sweep:
+        scores[r.task] = self._tune(target, f"from_{r.task}", seed,
+                                    initializers.prompt_file(library.path(plans[r.task])))
+        per_source[r.task].append(scores[r.task])
+      if sweep:
+        top = sweep[0].task
+        if "spot_top1" in inits:
+          row("spot_top1", scores[top], source=top)
+        if "best_of_top_k" in inits:
+          best = max(sweep[:k], key=lambda r: scores[r.task]).task
+          row("best_of_top_k", scores[best], source=best)
+        if "oracle" in inits:
+          best = max(sweep, key=lambda r: scores[r.task]).task
+          row("oracle", scores[best], source=best)
+          row(AVERAGE_SOURCE, float(np.mean(list(scores.values()))))
+      if average_init:
+        row("top_k_weighted_average", self._tune(target, "top_k_weighted_average", seed,
+                                                 initializers.prompt_file(average_init)))
+      if mixture:
+        row("top_k_mixture", self._tune(target, "top_k_mixture", seed,
+                                        initializers.prompt_file(mixture[0])),
+            sources=mixture[1])
+    base = [r["score"] for r in self.results
+            if r["target"] == target and r["init"] == BASELINE]
+    sims = {r.task: r.score for r in ranked}
+    for source, scores in per_source.items():
+      if base:
+        self.pairs.append({"source": source, "target": target, "similarity": sims[source],
+                           "score": float(np.mean(scores)), "baseline": float(np.mean(base)),
+                           "seeds": list(cfg.target_seeds)})
+
+  # -- stage 6: the report ---------------------------------------------------------------------
+  def report(self, sim: Dict[str, Any], moved: Dict[str, Any],
+             zero: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    from spot_jax.transfer import study_writeup
+    cfg = self.cfg
+    out = cfg.out_dir
+    families = {t: f for t, f in sim["families"].items() if f is not None}
+    rows = [r for r in self.results if r["init"] != AVERAGE_SOURCE]
+    table = study_report.results_table(rows, baseline=BASELINE) if any(
+        r["init"] == BASELINE for r in rows) else None
+    if table is not None:
+      study_report.write_results(table, out)
+    study_report.plot_similarity_heatmap(sim, families,
+                                         os.path.join(out, "similarity_heatmap.png"))
+    corr = None
+    if self.pairs:
+      corr = study_report.plot_similarity_vs_transfer(
+          self.pairs, os.path.join(out, "similarity_vs_transfer.png"), families=families)
+    comparisons = statistics.comparisons(self.results, list(cfg.targets), COMPARISONS)
+    chance = {t: study_report.chance_score(cfg.task_labels(t)) for t in cfg.targets}
+    data = {"config": cfg.to_json(), "results": self.results, "table": table,
+            "comparisons": comparisons, "similarity": sim, "displacement": moved,
+            "rankings": self.rankings, "transfer_pairs": self.pairs, "correlation": corr,
+            "chance": chance,
+            "zero_shot": None if zero is None else {
+                "raw": zero["matrix"]["raw"], "prompts": zero["matrix"]["prompts"],
+                "tasks": zero["matrix"]["tasks"], "note": zero["note"],
+                "pooled_indicators": zero["indicators"]["pooled"] if zero["indicators"]
+                else None}}
+    _write_json(os.path.join(out, "similarity.json"), sim)
+    _write_json(os.path.join(out, "transfer_pairs.json"), self.pairs)
+    _write_json(os.path.join(out, "study.json"), data)
+    study_report.atomic_write(os.path.join(out, "report.md"), study_writeup.markdown(data))
+    return data
+
+  def run(self) -> Dict[str, Any]:
+    cfg = self.cfg
+    start = time.time()
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    _write_json(os.path.join(cfg.out_dir, CONFIG_FILE), cfg.to_json())
+    library = PromptLibrary(self.library_root, create=True)
+    self.train_sources(library)
+    embeddings = self.embed_targets()
+    sim = self.similarity(library, embeddings)
+    moved = self.displacement()
+    zero = self.zero_shot(library)
+    for target in cfg.targets:
+      self.tune_target(library, target, embeddings[target])
+    data = self.report(sim, moved, zero)
+    summary = {"out_dir": cfg.out_dir, "wall_seconds": round(time.time() - start, 1),
+               "correlation": data["correlation"], "library_ok": library.verify().ok,
+               "conclusions": [c["conclusion"] for c in data["comparisons"]],
+               "data": [self.data[key] for key in sorted(self.data)]}
+    _write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
+    return summary
+
+
+def run_study(*, train: Callable[..., Dict[str, Any]], **settings) -> Dict[str, Any]:
+  """gin's entry (`spot_jax.run_study`): a `StudyConfig` from the bound settings, checked
+  against the task registry, then run."""
+  import seqio
+  cfg = StudyConfig(**settings)
+  cfg.check(sorted(set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())))
+  check_resumable(cfg)
+  return Study(cfg, train).run()
+
+
+def run_spot(*, train: Callable[..., Dict[str, Any]], out_dir: str, source_tasks: Sequence[str],
+             target_task: str, library_dir: Optional[str] = None, seeds: Sequence[int] = (0,),
+             embedding_step: int = 10000, source_steps: int = 262144,
+             target_steps: int = 100000, strategy: str = "best_of_top_k", k: int = 1,
+             metric: str = similarity.DEFAULT_METRIC) -> Dict[str, Any]:
+  """SPoT for one target with one strategy (`python -m spot_jax.spot`): the study with that
+  init alone, target seed 0, the trainer's configured batch size, prompt length and feature
+  lengths, no zero-shot matrix. Writes `spot_result.json` (ranking, the target runs, best)."""
+  inits = {"best_of_top_k": "spot_top1" if k == 1 else "best_of_top_k"}.get(strategy, strategy)
+  if strategy not in ("best_of_top_k", "top_k_weighted_average", "top_k_mixture", "oracle"):
+    from spot_jax import settings
+    raise settings.SettingError("run_spot", "strategy", strategy,
+                                "one of best_of_top_k, top_k_weighted_average, top_k_mixture, "
+                                "oracle")
+  cfg = StudyConfig(out_dir=out_dir, sources=source_tasks, targets=(target_task,),
+                    source_seeds=seeds, target_seeds=(0,), source_steps=source_steps,
+                    embedding_step=embedding_step, target_steps=target_steps,
+                    mixture_steps=source_steps, prompt_length=None, source_batch_size=None,
+                    target_batch_size=None, top_k=k, inits=(inits,), metric=metric,
+                    zero_shot=False, library_dir=library_dir)
+  import seqio
+  cfg.check(sorted(set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())))
+  check_resumable(cfg)
+  study = Study(cfg, train)
+  study.run()
+  runs = []
+  for key in sorted(os.listdir(os.path.join(cfg.out_dir, "targets", target_task))):
+    done = os.path.join(cfg.out_dir, "targets", target_task, key, "seed0", "score.json")
+    if os.path.exists(done):
+      with open(done) as f:
+        runs.append(dict(json.load(f), run_dir=os.path.dirname(done)))
+  row = next(r for r in study.results if r["init"] == inits)
+  summary = {"target_task": target_task, "strategy": strategy, "k": k, "metric": metric,
+             "ranking": study.rankings[target_task], "runs": runs,
+             "best": {"score": row["score"], "source": row.get("source")},
+             "library": study.library_root}
+  _write_json(os.path.join(cfg.out_dir, "spot_result.json"), summary)
+  return summary
