@@ -80,11 +80,12 @@ def register_configurables() -> Dict[str, Callable]:
   if "train" in _CONFIGURABLES:
     return _CONFIGURABLES
   from spot_jax import embedded
-  from spot_jax.training import inference, trainer
+  from spot_jax.training import inference, multi_prompt, trainer
   from spot_jax.transfer import study
   register_components()
   table = [
       (trainer.train, "train", "spot_jax"),
+      (multi_prompt.train_prompts, "train_prompts", "spot_jax"),
       (inference.evaluate, "evaluate", "spot_jax"),
       (inference.infer, "infer", "spot_jax"),
       (prepare_tasks, "prepare_tasks", "spot_jax"),

@@ -1,6 +1,6 @@
 """Many prompt-tuning runs in one loop over one frozen model: each step packs every run's
-batch into one `[N * B]` batch, each example carrying its own run's prompt (a per-example
-prompt gather), so one compiled step, one forward and one backward serve N runs. Each run
+batch into one `[N * B]` batch, each example carrying its own run's prompt (the per-example
+prompts of `prompt.prefix_prompt`), so one compiled step, one forward and one backward serve N runs. Each run
 keeps its own task, seed (data order and init), Adafactor state, checkpoints, validation
 and prompt files, in its own run directory laid out as `trainer.train` writes one.
 
@@ -32,7 +32,6 @@ from spot_jax import paths, settings
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.prompts.prompt import gather_prompts
 from spot_jax.training import checkpointing, data, losses, optimizer as optimizer_lib
 from spot_jax.training.evaluator import (MixedPromptPredictor, Validator, make_decode_fn,
                                          select_metric)
@@ -58,10 +57,13 @@ def multi_train_step(states: TrainState, frozen, batch: Dict[str, jax.Array],
   `[N, B, ...]`); `rng` is the dropout key of the packed batch (folded with the step)."""
   n, b = batch["encoder_input_tokens"].shape[:2]
   flat = jax.tree.map(lambda x: x.reshape((n * b,) + x.shape[2:]), batch)
-  index = jnp.repeat(jnp.arange(n), b)
 
   def loss_fn(table):
-    logits = compute_logits(model, frozen, gather_prompts(table, index), flat,
+    # Run n's examples are rows n*B .. n*B+B-1: each reads row n of the table. A broadcast
+    # (its gradient a sum over B) rather than a gather (a scatter-add on the way back).
+    prompts = jnp.broadcast_to(table[:, None], (n, b) + table.shape[1:]).reshape(
+        (n * b,) + table.shape[1:])
+    logits = compute_logits(model, frozen, prompts, flat,
                             rng=jax.random.fold_in(rng, states.step[0]), deterministic=False)
     logits = logits.reshape((n, b) + logits.shape[1:])
     per_run, metrics = jax.vmap(losses.cross_entropy)(

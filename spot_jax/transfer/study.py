@@ -22,6 +22,7 @@ Rerunning on the same output directory resumes from the last finished run, and o
 the settings it was started with.
 """
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -84,6 +85,7 @@ class StudyConfig:
   labels: Optional[Mapping[str, Sequence[str]]] = None  # per task; else the registry's
   families: Optional[Mapping[str, str]] = None  # per task; else the registry's
   zero_shot: bool = True
+  probe_token: Optional[int] = None  # ON's probe token; None: T5's <extra_id_0>
   model_config: Any = None
   initial_checkpoint: Optional[str] = None
   library_dir: Optional[str] = None
@@ -248,16 +250,39 @@ def _write_json(path: str, data: Any) -> str:
   return study_report.atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
+@dataclasses.dataclass
+class _Run:
+  """One prompt-tuning run of the study: what to train, how to tell it is done, and what
+  to do with its result (register it, record its score)."""
+  stage: str
+  label: str
+  model_dir: str
+  task: str
+  seed: int
+  steps: int
+  batch_size: Optional[int]
+  factory: Optional[Callable] = None
+  eval_period: int = 0
+  save_steps: Tuple[int, ...] = ()
+  run_name: str = ""
+  lengths: Optional[Mapping[str, int]] = None  # None: the config's for the task
+  done: Callable[[], bool] = lambda: False
+  finish: Callable[[Dict[str, Any]], None] = lambda out: None
+
+
 class Study:
   """One study; `run()` executes the stages (skipping finished runs) and returns the summary.
 
   `train` is `spot_jax.training.trainer.train`, possibly configured by gin; the study
   passes each run's directory, task, steps, seed, init, batch size, prompt length and
-  feature lengths (and the model, when the config names one).
+  feature lengths (and the model, when the config names one). `train_group`, when given
+  (`training.multi_prompt.train_prompts`, configured alike), trains the runs of a stage
+  that share steps, batch size and feature lengths together, many prompts per step.
   """
 
-  def __init__(self, cfg: StudyConfig, train: Callable[..., Dict[str, Any]]):
-    self.cfg, self.train_fn = cfg, train
+  def __init__(self, cfg: StudyConfig, train: Callable[..., Dict[str, Any]],
+               train_group: Optional[Callable[..., List[Dict[str, Any]]]] = None):
+    self.cfg, self.train_fn, self.train_group = cfg, train, train_group
     self.library_root = cfg.library_dir or os.path.join(cfg.out_dir, "library")
     self.results: List[Dict[str, Any]] = []
     self.pairs: List[Dict[str, Any]] = []
@@ -288,59 +313,91 @@ class Study:
                 + n_tgt * cfg.target_steps * tgt_batch)
     return examples, n_src + len(cfg.targets) + n_mix + n_tgt
 
-  def _train(self, task: str, **kwargs) -> Dict[str, Any]:
+  def _lengths(self, run: _Run) -> Optional[Dict[str, int]]:
+    return dict(run.lengths) if run.lengths else self.cfg.lengths(run.task)
+
+  def _common(self, lengths: Optional[Mapping[str, int]], steps: int) -> Dict[str, Any]:
+    """Settings every run passes; None leaves the trainer's own (gin) setting."""
     cfg = self.cfg
-    args = dict(mixture_or_task_name=task, task_feature_lengths=cfg.lengths(task),
-                prompt_length=cfg.prompt_length, num_eval_examples=cfg.num_eval_examples,
-                keep_checkpoints=1, log_period=max(kwargs["train_steps"], 1))
+    args = dict(task_feature_lengths=lengths, prompt_length=cfg.prompt_length,
+                keep_checkpoints=1, log_period=max(steps, 1))
     if cfg.model_config is not None:
       args.update(model_config=cfg.model_config, initial_checkpoint=cfg.initial_checkpoint)
-    args.update(kwargs)
-    # Unset here: the trainer's own (gin) setting stands.
-    args = {k: v for k, v in args.items() if v is not None or k in (
-        "prompt_init", "initial_checkpoint", "num_eval_examples")}
-    out = self.train_fn(**args)
+    return {k: v for k, v in args.items() if v is not None or k == "initial_checkpoint"}
+
+  def _record_data(self, out: Dict[str, Any]) -> None:
     for report in out.get("data") or ():
       self.data[(report["task"], report["split"])] = report
-    return out
+
+  def _execute(self, runs: Sequence[_Run]) -> None:
+    """Trains the runs not done yet, packed by shared settings when `train_group` is set,
+    then hands each result to its run's `finish`."""
+    cfg = self.cfg
+    pending = []
+    for r in runs:
+      if r.done():
+        self.progress.tick(r.stage, r.label, r.steps * (r.batch_size or 1), False)
+      else:
+        pending.append(r)
+    groups: Dict[tuple, List[_Run]] = {}
+    for r in pending:
+      key = (r.steps, r.batch_size, r.eval_period, r.save_steps,
+             json.dumps(self._lengths(r), sort_keys=True))
+      groups.setdefault(key if self.train_group else (id(r),), []).append(r)
+    for group in groups.values():
+      first = group[0]
+      shared = dict(self._common(self._lengths(first), first.steps), train_steps=first.steps,
+                    eval_period=first.eval_period, checkpoint_period=first.steps,
+                    prompt_save_steps=first.save_steps, num_eval_examples=cfg.num_eval_examples)
+      if first.batch_size is not None:
+        shared["batch_size"] = first.batch_size
+      if self.train_group and len(group) > 1:
+        from spot_jax.training.multi_prompt import PromptRun
+        outs = self.train_group(runs=[PromptRun(r.model_dir, r.task, r.seed, r.factory,
+                                                r.run_name) for r in group], **shared)
+      else:
+        outs = [self.train_fn(model_dir=r.model_dir, mixture_or_task_name=r.task,
+                              seed=r.seed, prompt_init=r.factory, run_name=r.run_name,
+                              **shared) for r in group]
+      for r, out in zip(group, outs):
+        self._record_data(out)
+        r.finish(out)
+        self.progress.tick(r.stage, r.label, r.steps * (r.batch_size or 1), True)
 
   # -- stage 1: sources and the library ------------------------------------------------------
   def train_sources(self, library: PromptLibrary) -> None:
     cfg = self.cfg
+    runs = []
     for task in cfg.sources:
       for seed in cfg.source_seeds:
         run = f"seed{seed}"
-        trained = not library.entries(task=task, run=run)
-        if trained:
-          run_dir = os.path.join(cfg.out_dir, "sources", task, run)
-          # Per task: tasks sharing a seed would share their sampled-vocabulary init rows.
-          self._train(task, model_dir=run_dir, seed=zlib.crc32(task.encode()) % 10_000 + seed,
-                      train_steps=cfg.source_steps, eval_period=cfg.source_steps,
-                      checkpoint_period=cfg.source_steps, batch_size=cfg.source_batch_size,
-                      prompt_save_steps=(0, cfg.embedding_step), run_name=run)
-          workflow.register_run(library, run_dir, embedding_step=cfg.embedding_step, run=run)
-        self.progress.tick("sources", f"{task} {run}",
-                           cfg.source_steps * (cfg.source_batch_size or 1), trained)
+        run_dir = os.path.join(cfg.out_dir, "sources", task, run)
+        runs.append(_Run(
+            "sources", f"{task} {run}", run_dir, task,
+            # Per task: tasks sharing a seed would share their sampled-vocabulary init rows.
+            zlib.crc32(task.encode()) % 10_000 + seed, cfg.source_steps,
+            cfg.source_batch_size, eval_period=cfg.source_steps,
+            save_steps=(0, cfg.embedding_step), run_name=run,
+            done=functools.partial(lambda t, r: bool(library.entries(task=t, run=r)), task, run),
+            finish=functools.partial(lambda d, r, out: workflow.register_run(
+                library, d, embedding_step=cfg.embedding_step, run=r), run_dir, run)))
+    self._execute(runs)
 
   # -- stage 2: target embeddings ------------------------------------------------------------
   def embed_targets(self) -> Dict[str, str]:
     cfg = self.cfg
-    out = {}
+    out, runs = {}, []
     for i, task in enumerate(cfg.targets):
       run_dir = os.path.join(cfg.out_dir, "target_embeddings", task)
       out[task] = os.path.join(run_dir, "prompts", f"step_{cfg.embedding_step}")
-      trained = not os.path.exists(out[task] + prompt_files.JSON_SUFFIX)
-      if trained:
-        # A seed no source run uses: the same seed would start from the same sampled rows
-        # and make the embeddings look alike before any training.
-        workflow.embed_task(model_dir=run_dir, embedding_step=cfg.embedding_step,
-                            train=lambda **kw: self._train(kw.pop("mixture_or_task_name"),
-                                                           **kw),
-                            mixture_or_task_name=task, seed=EMBEDDING_SEED + i,
-                            checkpoint_period=cfg.embedding_step,
-                            batch_size=cfg.source_batch_size)
-      self.progress.tick("target embeddings", task,
-                         cfg.embedding_step * (cfg.source_batch_size or 1), trained)
+      # A seed no source run uses: the same seed would start from the same sampled rows
+      # and make the embeddings look alike before any training.
+      runs.append(_Run("target embeddings", task, run_dir, task, EMBEDDING_SEED + i,
+                       cfg.embedding_step, cfg.source_batch_size,
+                       save_steps=(cfg.embedding_step,),
+                       done=functools.partial(os.path.exists,
+                                              out[task] + prompt_files.JSON_SUFFIX)))
+    self._execute(runs)
     return out
 
   # -- stage 3: similarity and how far embeddings moved ------------------------------------------
@@ -414,8 +471,12 @@ class Study:
       if cfg.model_config is None:
         raise ValueError("the zero-shot matrix needs the study's model_config and "
                          "initial_checkpoint (or zero_shot=False)")
-      prompts = {f"{e.task}/{e.run}": library.path(e) for t in cfg.sources
-                 for e in library.entries(task=t, role=prompt_files.TRANSFER)}
+      # One prompt per source task (its best run), as Su et al. evaluate one per task.
+      prompts = {}
+      for t in cfg.sources:
+        e = max(library.entries(task=t, role=prompt_files.TRANSFER),
+                key=lambda e: (e.metadata.metric_value or 0.0, e.run or ""))
+        prompts[f"{e.task}/{e.run}"] = library.path(e)
       tasks = list(cfg.sources) + list(cfg.targets)
       lengths = {k: max(cfg.lengths(t)[k] for t in tasks) for k in ("inputs", "targets")}
       matrix = zero_shot.zero_shot_matrix(
@@ -430,7 +491,8 @@ class Study:
     try:
       table = indicators.indicator_table(
           values, table_prompts, matrix["prompt_tasks"], matrix["tasks"],
-          indicators.default_metrics(neurons.overlap_metric(cfg.model_config, params)))
+          indicators.default_metrics(neurons.overlap_metric(
+              cfg.model_config, params, probe_token_id=cfg.probe_token)))
     except ValueError as e:  # e.g. every source scores 0 on its own task: no relative score
       log.warning("no indicator table: %s", e)
       return {"matrix": matrix, "indicators": None, "note": str(e)}
@@ -439,47 +501,32 @@ class Study:
     return {"matrix": matrix, "indicators": table, "note": None}
 
   # -- stage 5: target tuning ------------------------------------------------------------------
-  def _tune(self, target: str, key: str, seed: int, factory) -> float:
+  def _target_run(self, target: str, key: str, seed: int, factory) -> _Run:
     cfg = self.cfg
     run_dir = os.path.join(cfg.out_dir, "targets", target, key, f"seed{seed}")
     done = os.path.join(run_dir, "score.json")
-    examples = cfg.target_steps * (cfg.target_batch_size or 1)
-    if os.path.exists(done):
-      with open(done) as f:
-        score = json.load(f)["score"]
-      self.progress.tick("targets", f"{target} {key} seed{seed}", examples, False)
-      return score
-    out = self._train(target, model_dir=run_dir, seed=seed, train_steps=cfg.target_steps,
-                      prompt_init=factory, eval_period=cfg.target_steps,
-                      checkpoint_period=cfg.target_steps, prompt_save_steps=(0,),
-                      batch_size=cfg.target_batch_size)
-    if out["best"] is None:
-      raise ValueError(f"target run {run_dir} recorded no validation score")
-    score = float(out["best"]["metric_value"])
-    _write_json(done, {"score": score, "best": out["best"], "seed": seed, "init": key})
-    self.progress.tick("targets", f"{target} {key} seed{seed}: {score:.1f}", examples, True)
-    return score
 
-  def _mixture_prompt(self, target: str, ranked) -> Tuple[str, List[str]]:
-    """The top-k multi-task mixture's source prompt (trained once per target)."""
+    def finish(out):
+      if out["best"] is None:
+        raise ValueError(f"target run {run_dir} recorded no validation score")
+      _write_json(done, {"score": float(out["best"]["metric_value"]), "best": out["best"],
+                         "seed": seed, "init": key})
+
+    return _Run("targets", f"{target} {key} seed{seed}", run_dir, target, seed,
+                cfg.target_steps, cfg.target_batch_size, factory,
+                eval_period=cfg.target_steps, save_steps=(0,),
+                done=functools.partial(os.path.exists, done), finish=finish)
+
+  def _score(self, target: str, key: str, seed: int) -> float:
+    path = os.path.join(self.cfg.out_dir, "targets", target, key, f"seed{seed}", "score.json")
+    with open(path) as f:
+      return float(json.load(f)["score"])
+
+  def _plan_target(self, library: PromptLibrary, target: str, embedding: str
+                   ) -> Dict[str, Any]:
+    """Retrieval for a target: the ranking, the sources its inits need, the weighted
+    average init (written once) and the top-k mixture (registered)."""
     from spot_jax.tasks import pipeline as task_pipeline
-    cfg = self.cfg
-    spec = retrieval.multitask_mixture_spec(ranked, cfg.top_k, target)
-    task_pipeline.add_mixture(spec.name, spec.tasks, maximum=spec.examples_rate_limit)
-    run_dir = os.path.join(cfg.out_dir, "targets", target, "mixture_source")
-    final = os.path.join(run_dir, "prompts", "final")
-    steps = cfg.mixture_steps or cfg.source_steps
-    trained = not os.path.exists(final + prompt_files.JSON_SUFFIX)
-    if trained:
-      self._train(spec.name, model_dir=run_dir, seed=cfg.target_seeds[0], train_steps=steps,
-                  checkpoint_period=steps, prompt_save_steps=(), eval_period=0,
-                  batch_size=cfg.source_batch_size,
-                  task_feature_lengths=cfg.lengths(target))
-    self.progress.tick("mixture sources", spec.name, steps * (cfg.source_batch_size or 1),
-                       trained)
-    return final, list(spec.source_tasks)
-
-  def tune_target(self, library: PromptLibrary, target: str, embedding: str) -> None:
     cfg = self.cfg
     emb, meta = prompt_files.load_prompt(embedding)
     query = ModelSignature.of(meta)
@@ -488,58 +535,87 @@ class Study:
     ranked = [r for r in ranked if r.task in cfg.sources]
     self.rankings[target] = [{"task": r.task, "similarity": r.score} for r in ranked]
     log.info("%s: ranking %s", target, [(r.task, round(r.score, 4)) for r in ranked])
-    inits = set(cfg.inits)
-    sweep = [r for r in ranked[:self._sweep_size()]]
-    plans = {r.task: retrieval.transfer_entry(library, r, query=query) for r in sweep}
-    k = min(cfg.top_k, len(ranked))
-    average_init = mixture = None
-    if "top_k_weighted_average" in inits:
-      avg = retrieval.top_k_weighted_average(ranked, k, library, query=query,
+    sweep = ranked[:self._sweep_size()]
+    plan = {"ranked": ranked, "sweep": sweep, "k": min(cfg.top_k, len(ranked)),
+            "entries": {r.task: retrieval.transfer_entry(library, r, query=query)
+                        for r in sweep},
+            "average": None, "mixture": None}
+    if "top_k_weighted_average" in cfg.inits:
+      avg = retrieval.top_k_weighted_average(ranked, plan["k"], library, query=query,
                                              positive_only=True)
-      average_init = os.path.join(cfg.out_dir, "targets", target, "weighted_average_init")
-      if not os.path.exists(average_init + prompt_files.JSON_SUFFIX):
-        prompt_files.save_prompt(average_init, avg.prompt, meta.replace(
+      path = os.path.join(cfg.out_dir, "targets", target, "weighted_average_init")
+      if not os.path.exists(path + prompt_files.JSON_SUFFIX):
+        prompt_files.save_prompt(path, avg.prompt, meta.replace(
             task=target, role=None, step=0, metric_name=None, metric_value=None, created="",
             array_sha256="", extra={"sources": [list(s) for s in avg.sources]}))
-    if "top_k_mixture" in inits:
-      mixture = self._mixture_prompt(target, ranked)
-    labels = cfg.task_labels(target)
+      plan["average"] = path
+    if "top_k_mixture" in cfg.inits:
+      spec = retrieval.multitask_mixture_spec(ranked, cfg.top_k, target)
+      task_pipeline.add_mixture(spec.name, spec.tasks, maximum=spec.examples_rate_limit)
+      run_dir = os.path.join(cfg.out_dir, "targets", target, "mixture_source")
+      final = os.path.join(run_dir, "prompts", "final")
+      steps = cfg.mixture_steps or cfg.source_steps
+      plan["mixture"] = (final, list(spec.source_tasks), _Run(
+          "mixture sources", spec.name, run_dir, spec.name, cfg.target_seeds[0], steps,
+          cfg.source_batch_size, lengths=cfg.lengths(target),
+          done=functools.partial(os.path.exists, final + prompt_files.JSON_SUFFIX)))
+    return plan
+
+  def tune_targets(self, library: PromptLibrary, embeddings: Mapping[str, str]) -> None:
+    cfg = self.cfg
+    plans = {t: self._plan_target(library, t, embeddings[t]) for t in cfg.targets}
+    self._execute([p["mixture"][2] for p in plans.values() if p["mixture"]])
+    for target, plan in plans.items():
+      labels = cfg.task_labels(target)
+      inits = []  # (key, factory): every run this target's inits need, per seed
+      if "random_uniform" in cfg.inits:
+        inits.append(("random_uniform", initializers.random_uniform()))
+      if "class_labels" in cfg.inits and labels:
+        inits.append(("class_labels", initializers.class_labels(labels)))
+      for r in plan["sweep"]:
+        inits.append((f"from_{r.task}",
+                      initializers.prompt_file(library.path(plan["entries"][r.task]))))
+      if plan["average"]:
+        inits.append(("top_k_weighted_average", initializers.prompt_file(plan["average"])))
+      if plan["mixture"]:
+        inits.append(("top_k_mixture", initializers.prompt_file(plan["mixture"][0])))
+      self._execute([self._target_run(target, key, seed, factory)
+                     for seed in cfg.target_seeds for key, factory in inits])
+      self._collect(target, plan, [key for key, _ in inits])
+
+  def _collect(self, target: str, plan: Mapping[str, Any], keys: Sequence[str]) -> None:
+    """The results rows of a target's finished runs, and its (source, target) pairs."""
+    cfg = self.cfg
+    sweep, k = plan["sweep"], plan["k"]
     per_source = {r.task: [] for r in sweep}
     for seed in cfg.target_seeds:
-      row = lambda init, score, **info: self.results.append(dict(
+      rows: Dict[str, Dict[str, Any]] = {}
+      row = lambda init, score, **info: rows.__setitem__(init, dict(
           target=target, init=init, seed=seed, step=cfg.target_steps, score=score, **info))
-      if "random_uniform" in inits:
-        row("random_uniform", self._tune(target, "random_uniform", seed,
-                                         initializers.random_uniform()))
-      if "class_labels" in inits and labels:
-        row("class_labels", self._tune(target, "class_labels", seed,
-                                       initializers.class_labels(labels)))
-      scores = {}
-      for r in sweep:
-        scores[r.task] = self._tune(target, f"from_{r.task}", seed,
-                                    initializers.prompt_file(library.path(plans[r.task])))
-        per_source[r.task].append(scores[r.task])
+      score = {key: self._score(target, key, seed) for key in keys}
+      for key in ("random_uniform", "class_labels", "top_k_weighted_average"):
+        if key in score:
+          row(key, score[key])
+      if "top_k_mixture" in score:
+        row("top_k_mixture", score["top_k_mixture"], sources=plan["mixture"][1])
+      by_source = {r.task: score[f"from_{r.task}"] for r in sweep}
+      for task, value in by_source.items():
+        per_source[task].append(value)
       if sweep:
         top = sweep[0].task
-        if "spot_top1" in inits:
-          row("spot_top1", scores[top], source=top)
-        if "best_of_top_k" in inits:
-          best = max(sweep[:k], key=lambda r: scores[r.task]).task
-          row("best_of_top_k", scores[best], source=best)
-        if "oracle" in inits:
-          best = max(sweep, key=lambda r: scores[r.task]).task
-          row("oracle", scores[best], source=best)
-          row(AVERAGE_SOURCE, float(np.mean(list(scores.values()))))
-      if average_init:
-        row("top_k_weighted_average", self._tune(target, "top_k_weighted_average", seed,
-                                                 initializers.prompt_file(average_init)))
-      if mixture:
-        row("top_k_mixture", self._tune(target, "top_k_mixture", seed,
-                                        initializers.prompt_file(mixture[0])),
-            sources=mixture[1])
+        if "spot_top1" in cfg.inits:
+          row("spot_top1", by_source[top], source=top)
+        if "best_of_top_k" in cfg.inits:
+          best = max(sweep[:k], key=lambda r: by_source[r.task]).task
+          row("best_of_top_k", by_source[best], source=best)
+        if "oracle" in cfg.inits:
+          best = max(sweep, key=lambda r: by_source[r.task]).task
+          row("oracle", by_source[best], source=best)
+          row(AVERAGE_SOURCE, float(np.mean(list(by_source.values()))))
+      self.results += [rows[i] for i in (*INITS, AVERAGE_SOURCE) if i in rows]
     base = [r["score"] for r in self.results
             if r["target"] == target and r["init"] == BASELINE]
-    sims = {r.task: r.score for r in ranked}
+    sims = {r.task: r.score for r in plan["ranked"]}
     for source, scores in per_source.items():
       if base:
         self.pairs.append({"source": source, "target": target, "similarity": sims[source],
@@ -592,8 +668,7 @@ class Study:
     sim = self.similarity(library, embeddings)
     moved = self.displacement()
     zero = self.zero_shot(library)
-    for target in cfg.targets:
-      self.tune_target(library, target, embeddings[target])
+    self.tune_targets(library, embeddings)
     data = self.report(sim, moved, zero)
     summary = {"out_dir": cfg.out_dir, "wall_seconds": round(time.time() - start, 1),
                "correlation": data["correlation"], "library_ok": library.verify().ok,
@@ -601,16 +676,6 @@ class Study:
                "data": [self.data[key] for key in sorted(self.data)]}
     _write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
     return summary
-
-
-def run_study(*, train: Callable[..., Dict[str, Any]], **settings) -> Dict[str, Any]:
-  """gin's entry (`spot_jax.run_study`): a `StudyConfig` from the bound settings, checked
-  against the task registry, then run."""
-  import seqio
-  cfg = StudyConfig(**settings)
-  cfg.check(sorted(set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())))
-  check_resumable(cfg)
-  return Study(cfg, train).run()
 
 
 def run_spot(*, train: Callable[..., Dict[str, Any]], out_dir: str, source_tasks: Sequence[str],

@@ -94,8 +94,8 @@ def markdown(data: Mapping[str, Any]) -> str:
             "Each claim holds only where its 95% interval excludes no effect (or its "
             f"correlation has p < {ALPHA} in the claimed direction).", ""]
   for c in claims(data):
-    lines.append(f"- **{'held' if c['holds'] else 'not shown'}**: {c['claim']}. "
-                 f"{c['evidence']}.")
+    evidence = c["evidence"] if c["evidence"].endswith(".") else c["evidence"] + "."
+    lines.append(f"- **{'held' if c['holds'] else 'not shown'}**: {c['claim']}. {evidence}")
   lines += ["", "## Inits compared, paired over seeds", "",
             "a − b in score points: mean and 95% t interval over the seeds both ran, per "
             "target and pooled over (target, seed) pairs.", ""]
