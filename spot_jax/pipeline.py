@@ -79,6 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if value is not None:
       bindings.append(f"{macro} = {list(value) if nargs else value!r}")
   gin_utils.setup_logging()
+  gin.clear_config()  # a command's own config, also when called twice in one process
   search = [p.strip() for p in args.gin_search_paths.split(",") if p.strip()]
   gin_utils.parse_gin(args.gin_file or [DEFAULT_GIN], bindings, search, finalize=False)
   missing = gin_utils.missing_required_macros()

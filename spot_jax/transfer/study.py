@@ -682,7 +682,8 @@ def run_spot(*, train: Callable[..., Dict[str, Any]], out_dir: str, source_tasks
              target_task: str, library_dir: Optional[str] = None, seeds: Sequence[int] = (0,),
              embedding_step: int = 10000, source_steps: int = 262144,
              target_steps: int = 100000, strategy: str = "best_of_top_k", k: int = 1,
-             metric: str = similarity.DEFAULT_METRIC) -> Dict[str, Any]:
+             metric: str = similarity.DEFAULT_METRIC,
+             num_eval_examples: Optional[int] = None) -> Dict[str, Any]:
   """SPoT for one target with one strategy (`python -m spot_jax.spot`): the study with that
   init alone, target seed 0, the trainer's configured batch size, prompt length and feature
   lengths, no zero-shot matrix. Writes `spot_result.json` (ranking, the target runs, best)."""
@@ -697,7 +698,8 @@ def run_spot(*, train: Callable[..., Dict[str, Any]], out_dir: str, source_tasks
                     embedding_step=embedding_step, target_steps=target_steps,
                     mixture_steps=source_steps, prompt_length=None, source_batch_size=None,
                     target_batch_size=None, top_k=k, inits=(inits,), metric=metric,
-                    zero_shot=False, library_dir=library_dir)
+                    zero_shot=False, library_dir=library_dir,
+                    num_eval_examples=num_eval_examples)
   import seqio
   cfg.check(sorted(set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())))
   check_resumable(cfg)

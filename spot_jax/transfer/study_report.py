@@ -223,7 +223,7 @@ def read_results_markdown(text: str) -> Dict[str, Any]:
         continue
       match = _CELL.match(c)
       if not match:
-        raise ValueError(f"cell {c!r} ({cols[0]}, {m}) is not 'mean ± std (RER +x.x%)'")
+        raise ValueError(f"cell {c!r} ({cols[0]}, {m}) is not 'mean ± ci95 (RER +x.x%)'")
       row[m] = {"mean": float(match["mean"]),
                 "ci95": None if match["ci"] == _NA else float(match["ci"]),
                 "rer": None if match["rer"] is None else float(match["rer"]) / 100.0}

@@ -150,6 +150,12 @@ def markdown(data: Mapping[str, Any]) -> str:
     for name, c in (zero["pooled_indicators"] or {}).items():
       lines.append(f"- {name}: ρ = {_fmt(c.get('spearman'), 2)} (p = "
                    f"{_fmt(c.get('spearman_p'), 3)}), n = {c['n']}")
+    cross = [v for k, row in enumerate(zero.get("raw") or [])
+             for t, v in enumerate(row) if v is not None
+             and zero["prompts"][k].split("/")[0] != zero["tasks"][t]]
+    if cross and max(cross) == min(cross):
+      lines.append(f"Every cross-task zero-shot score is {cross[0]:g}: the correlations are "
+                   "undefined (no untrained prompt transfers here).")
     if zero.get("note"):
       lines.append(f"No indicator table: {zero['note']}.")
   return "\n".join(lines) + "\n"

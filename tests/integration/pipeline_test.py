@@ -26,9 +26,8 @@ REDUCED = ["--source_steps", "6", "--embedding_step", "3", "--target_steps", "3"
 
 
 @pytest.mark.slow
-def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, caplog):
+def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, capsys):
   monkeypatch.chdir(tmp_path)
-  caplog.set_level("INFO", logger="spot_jax.study")
   summary = pipeline.main(["--out", "study", *REDUCED])
   out = tmp_path / "study"
   assert summary["out_dir"] == str(out) and summary["library_ok"]
@@ -64,12 +63,13 @@ def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, caplog):
   # TensorBoard logs of the runs, and progress with an ETA while it ran.
   events = [f for _, _, files in os.walk(out) for f in files if "tfevents" in f]
   assert len(events) >= 2 * (len(SOURCES) + 1)
-  assert any("[targets]" in r.getMessage() and "ETA" in r.getMessage() for r in caplog.records)
+  log = capsys.readouterr().err  # the command's console (INFO lines of spot_jax)
+  assert any("[targets]" in line and "ETA" in line for line in log.splitlines())
+  assert "packed runs" in log  # the runs of a stage trained together
   # Rerunning resumes: nothing is trained again, the table is the same.
-  caplog.clear()
   pipeline.main(["--out", "study", *REDUCED])
   assert json.loads((out / "results.json").read_text())["cells"] == table["cells"]
-  assert not [r for r in caplog.records if r.name == "spot_jax.train"]
+  assert "spot_jax.train]" not in capsys.readouterr().err
 
 
 # --- Settings are checked before the first run ------------------------------------------------
@@ -83,7 +83,7 @@ def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, caplog):
      ["--target_steps -1: expected a positive integer",
       "--source_seeds [1, 1]: each seed once",
       "--targets 'synth_nli_townz': not a registered task or mixture; did you mean "
-      "synth_nli_towns?"]),
+      "synth_nli_towns, "]),
     (["--gin.TOP_KK=2"], ["--gin.TOP_KK is not used by any loaded gin file; did you mean "
                           "--gin.TOP_K?"]),
     (["--top_k", "ten"], ["argument --top_k: invalid int value: 'ten'"]),

@@ -81,18 +81,20 @@ def test_results_files_parse_back_to_the_printed_numbers(tmp_path):
   assert parsed["methods"] == table["methods"]
   assert list(parsed["rows"]) == ["rte", "cb", study_report.AVERAGE]
   assert parsed["rows"]["cb"]["oracle"] is None   # not run on cb
-  assert parsed["rows"][study_report.AVERAGE]["class_labels"]["std"] is None
+  assert parsed["rows"][study_report.AVERAGE]["class_labels"]["ci95"] is None
   rows = {**table["cells"], study_report.AVERAGE: table["average"]}
   for label, row in rows.items():
     for m, cell in row.items():
       got = parsed["rows"][label][m]
       assert got["mean"] == round(cell["mean"], 2)
-      if cell["std"] is not None:
-        assert got["std"] == round(cell["std"], 2)
+      if cell["ci95"] is not None:
+        assert got["ci95"] == round(cell["ci95"], 2)
       assert got["rer"] == pytest.approx(round(100 * cell["rer"], 1) / 100)
-  assert "| rte | 62.00 ± 2.00 (RER +0.0%) | 70.00 ± 0.00 (RER +21.1%) |" in text
+  # ± is the 95% t half-width: t(0.975, 2) * 2 / sqrt(3) = 4.97 for 60, 62, 64; none for
+  # class_labels' single seed.
+  assert "| rte | 62.00 ± 4.97 (RER +0.0%) | 70.00 ± n/a (RER +21.1%) |" in text
   with pytest.raises(ValueError, match="not 'mean"):
-    study_report.read_results_markdown(text.replace("62.00 ± 2.00", "62.00"))
+    study_report.read_results_markdown(text.replace("62.00 ± 4.97", "62.00"))
 
 
 def _block_similarity(seed=0):
