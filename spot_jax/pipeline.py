@@ -112,9 +112,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
   os.makedirs(cfg.out_dir, exist_ok=True)
   gin_utils.write_config(cfg.out_dir, "config.gin")
   try:
-    pack = gin_utils.query_macro("PACK_RUNS", False)
     summary = study.Study(cfg, configurables["train"],
-                          configurables["train_prompts"] if pack else None).run()
+                          configurables["train_prompts"] if cfg.pack else None).run()
   except settings.SettingError as e:
     sys.exit(f"error: {gin_utils.setting_flag(e)}")
   gin_utils.write_config(cfg.out_dir, "operative_config.gin", operative=True)

@@ -89,6 +89,7 @@ class StudyConfig:
   model_config: Any = None
   initial_checkpoint: Optional[str] = None
   library_dir: Optional[str] = None
+  pack: bool = True  # train a stage's runs together, many prompts per step (given a trainer)
 
   def __post_init__(self):
     set_ = lambda name, value: object.__setattr__(self, name, value)
@@ -699,7 +700,7 @@ def run_spot(*, train: Callable[..., Dict[str, Any]], out_dir: str, source_tasks
                     mixture_steps=source_steps, prompt_length=None, source_batch_size=None,
                     target_batch_size=None, top_k=k, inits=(inits,), metric=metric,
                     zero_shot=False, library_dir=library_dir,
-                    num_eval_examples=num_eval_examples)
+                    num_eval_examples=num_eval_examples, pack=False)
   import seqio
   cfg.check(sorted(set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())))
   check_resumable(cfg)

@@ -311,7 +311,11 @@ def plot_similarity_heatmap(similarity: Mapping[str, Any],
   ax_tree.set_axis_off()
   ax_tree.set_title("Task-embedding similarity (average linkage on 1 - similarity)")
 
-  im = ax.imshow(ordered, cmap="viridis", aspect="auto", interpolation="nearest")
+  # The colour scale spans the pairs between tasks: a task with itself (a prompt with
+  # itself when it has one run) would otherwise take the whole scale.
+  off = ordered[~np.eye(n, dtype=bool)] if n > 1 else ordered.ravel()
+  im = ax.imshow(ordered, cmap="viridis", aspect="auto", interpolation="nearest",
+                 vmin=float(off.min()), vmax=float(off.max()) if off.max() > off.min() else None)
   fig.colorbar(im, cax=fig.add_subplot(grid[1, 1]), label="similarity")
   ax.set_xticks(range(n))
   ax.set_yticks(range(n))
@@ -321,11 +325,12 @@ def plot_similarity_heatmap(similarity: Mapping[str, Any],
     for label, fam in zip(labels, fams):
       label.set_color(colors[fam])
   if n <= 16:
-    lo, hi = float(ordered.min()), float(ordered.max())
+    lo, hi = float(off.min()), float(off.max())
+    digits = 3 if np.abs(ordered).max() < 0.1 else 2
     for i in range(n):
       for j in range(n):
         dark = hi > lo and (ordered[i, j] - lo) / (hi - lo) < 0.5
-        ax.text(j, i, f"{ordered[i, j]:.2f}", ha="center", va="center", fontsize=7,
+        ax.text(j, i, f"{ordered[i, j]:.{digits}f}", ha="center", va="center", fontsize=7,
                 color="white" if dark else "black")
   if any(f is not None for f in fams):
     handles = [Line2D([], [], marker="s", linestyle="", color=colors[f], label=f or "unknown")
