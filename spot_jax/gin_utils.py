@@ -81,7 +81,7 @@ def register_configurables() -> Dict[str, Callable]:
     return _CONFIGURABLES
   from spot_jax import embedded
   from spot_jax.training import inference, multi_prompt, trainer
-  from spot_jax.transfer import study
+  from spot_jax.transfer import study, study_config
   register_components()
   table = [
       (trainer.train, "train", "spot_jax"),
@@ -90,7 +90,7 @@ def register_configurables() -> Dict[str, Callable]:
       (inference.infer, "infer", "spot_jax"),
       (prepare_tasks, "prepare_tasks", "spot_jax"),
       (study.run_spot, "run_spot", "spot_jax"),
-      (study.StudyConfig, "study", "spot_jax"),
+      (study_config.StudyConfig, "study", "spot_jax"),
       (embedded.backbone_config, "embedded_backbone_config", "spot_jax"),
       (embedded.backbone_path, "embedded_backbone_path", "spot_jax"),
   ]
