@@ -16,6 +16,14 @@ NEG_INF = -1e10  # mask value added to attention logits (float32)
 _kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
 
 
+def dropout(config: T5Config, *, full: bool = False) -> nn.Dropout:
+  """T5X's T5 dropout: one mask per example and feature, shared along the length axis
+  (`broadcast_dims=(-2,)`; for `[B, H, Lq, Lk]` attention weights, shared by the queries, as
+  T5X's `dot_product_attention`). `full=True` draws every element (T5X's dropout after the
+  final encoder norm)."""
+  return nn.Dropout(config.dropout_rate, broadcast_dims=() if full else (-2,))
+
+
 def constrain(x, names):
   """Logical sharding constraint; a no-op outside a mesh with axis rules."""
   return nn.with_logical_constraint(x, names)
@@ -144,7 +152,7 @@ class Attention(nn.Module):
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
     logits = logits + bias
     weights = jax.nn.softmax(logits, axis=-1).astype(c.dtype)
-    weights = nn.Dropout(c.dropout_rate, broadcast_dims=())(weights, deterministic=deterministic)
+    weights = dropout(c)(weights, deterministic=deterministic)
     out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
     out = constrain(out, ("batch", "length", "heads", "kv"))
     out = out.reshape(out.shape[:2] + (hk,))
@@ -167,7 +175,7 @@ class GatedGeluMlp(nn.Module):
     h = gate * Dense(c, c.mlp_dim, ("embed", "mlp"), name="wi_1")(x)
     h = constrain(h, ("batch", "length", "mlp"))
     self.sow("intermediates", "hidden", h)
-    h = nn.Dropout(c.dropout_rate)(h, deterministic=deterministic)
+    h = dropout(c)(h, deterministic=deterministic)
     return Dense(c, c.emb_dim, ("mlp", "embed"), name="wo")(h)
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from spot_jax.model.config import T5Config
 from spot_jax.model.layers import (Attention, Dense, GatedGeluMlp, RMSNorm, RelativePositionBias,
-                                   _param, attention_bias, constrain)
+                                   _param, attention_bias, constrain, dropout)
 
 
 class EncoderLayer(nn.Module):
@@ -19,7 +19,7 @@ class EncoderLayer(nn.Module):
   @nn.compact
   def __call__(self, x, bias, deterministic):
     c = self.config
-    drop = lambda h: nn.Dropout(c.dropout_rate)(h, deterministic=deterministic)
+    drop = lambda h: dropout(c)(h, deterministic=deterministic)
     h = RMSNorm(c, name="pre_attention_layer_norm")(x)
     x = x + drop(Attention(c, name="attention")(h, h, bias, deterministic=deterministic))
     h = RMSNorm(c, name="pre_mlp_layer_norm")(x)
@@ -35,7 +35,7 @@ class DecoderLayer(nn.Module):
   def __call__(self, y, encoded, self_bias, cross_bias, *, deterministic, decode=False,
                decode_index=None):
     c = self.config
-    drop = lambda h: nn.Dropout(c.dropout_rate)(h, deterministic=deterministic)
+    drop = lambda h: dropout(c)(h, deterministic=deterministic)
     h = RMSNorm(c, name="pre_self_attention_layer_norm")(y)
     y = y + drop(Attention(c, name="self_attention")(
         h, h, self_bias, deterministic=deterministic, decode=decode, decode_index=decode_index))
@@ -55,7 +55,7 @@ class Encoder(nn.Module):
   def __call__(self, x, mask, *, deterministic):
     """`[B, L, D]` embeddings (pre-dropout) and `[B, L]` bool mask -> `[B, L, D]`."""
     c = self.config
-    x = nn.Dropout(c.dropout_rate)(x.astype(c.dtype), deterministic=deterministic)
+    x = dropout(c)(x.astype(c.dtype), deterministic=deterministic)
     length = x.shape[1]
     bias = (RelativePositionBias(c, bidirectional=True, name="relpos_bias")(length, length)
             + attention_bias(mask, mask))
@@ -63,7 +63,7 @@ class Encoder(nn.Module):
     for i in range(c.num_encoder_layers):
       x = layer(c, name=f"layers_{i}")(x, bias, deterministic)
     x = RMSNorm(c, name="encoder_norm")(x)
-    return nn.Dropout(c.dropout_rate)(x, deterministic=deterministic)
+    return dropout(c, full=True)(x, deterministic=deterministic)
 
 
 class Decoder(nn.Module):
@@ -82,7 +82,7 @@ class Decoder(nn.Module):
     and reordered along the batch axis.
     """
     c = self.config
-    y = nn.Dropout(c.dropout_rate)(y.astype(c.dtype), deterministic=deterministic)
+    y = dropout(c)(y.astype(c.dtype), deterministic=deterministic)
     relpos = RelativePositionBias(c, bidirectional=False, name="relpos_bias")
     decode_index = None
     if decode:
@@ -110,7 +110,7 @@ class Decoder(nn.Module):
           y, encoded, self_bias, cross_bias, deterministic=deterministic, decode=decode,
           decode_index=decode_index)
     y = RMSNorm(c, name="decoder_norm")(y)
-    y = nn.Dropout(c.dropout_rate)(y, deterministic=deterministic)
+    y = dropout(c)(y, deterministic=deterministic)
     logits = Dense(c, c.vocab_size, ("embed", "vocab"), float32_output=True,
                    name="logits_dense")(y)
     return constrain(logits, ("batch", "length", "vocab"))
