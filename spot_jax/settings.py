@@ -35,6 +35,17 @@ def integer(function: str, name: str, value: Any, *, minimum: Optional[int] = No
   return number
 
 
+def positive_number(function: str, name: str, value: Any, *, optional: bool = False
+                    ) -> Optional[float]:
+  """`value` as a float > 0 (an int or a float; never a string or bool)."""
+  if value is None and optional:
+    return None
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    raise SettingError(function, name, value,
+                       "a positive number" + (" or None" if optional else ""))
+  return float(value)
+
+
 def integers(function: str, name: str, values: Any, *, minimum: Optional[int] = None,
              length: Optional[int] = None) -> Sequence[int]:
   """A sequence of ints, each >= `minimum` (and `length` of them, if given)."""

@@ -401,7 +401,9 @@ def test_a_misspelled_macro_is_refused_with_the_close_match(tmp_path, capsys):
                                 "integer"),
     ("--gin.BATCH_SIZE='8'", "--gin.BATCH_SIZE='8': train.batch_size expects a positive integer"),
     ("--gin.NUM_MICROBATCHES=0", "--gin.NUM_MICROBATCHES=0: train.num_microbatches expects a "
-                                 "positive integer"),
+                                 "positive integer or None"),
+    ("--gin.ACTIVATION_MEMORY_GB=0", "--gin.ACTIVATION_MEMORY_GB=0: train.activation_memory_gb "
+                                     "expects a positive number or None"),
     ("--gin.EVAL_PERIOD=-1", "--gin.EVAL_PERIOD=-1: train.eval_period expects a non-negative "
                              "integer"),
 ])

@@ -5,10 +5,12 @@ import jax.numpy as jnp
 Z_LOSS = 1e-4  # T5X / prompt-tuning default
 
 
-def cross_entropy(logits, targets, weights, z_loss: float = Z_LOSS):
+def cross_entropy(logits, targets, weights, z_loss: float = Z_LOSS, normalizer=None):
   """`[B, T, V]` float32 logits, `[B, T]` ids and weights -> (loss, metrics dict).
 
-  The loss is summed over tokens and divided by the number of real target tokens;
+  The loss is summed over tokens and divided by the number of real target tokens (or by
+  `normalizer`: a microbatch divides by its whole batch's count, so that the microbatches'
+  losses, gradients and metrics sum to the whole batch's);
   z-loss (`z_loss * logsumexp^2`) keeps the softmax normaliser near 1, as in T5X.
   """
   logits = logits.astype(jnp.float32)
@@ -16,7 +18,7 @@ def cross_entropy(logits, targets, weights, z_loss: float = Z_LOSS):
   target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
   nll = lse - target_logit
   weights = weights.astype(jnp.float32)
-  num_tokens = jnp.maximum(jnp.sum(weights), 1.0)
+  num_tokens = jnp.maximum(jnp.sum(weights), 1.0) if normalizer is None else normalizer
   ce = jnp.sum(nll * weights) / num_tokens
   zl = z_loss * jnp.sum(jnp.square(lse) * weights) / num_tokens
   correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32) * weights

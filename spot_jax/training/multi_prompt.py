@@ -32,11 +32,12 @@ from spot_jax import paths, settings
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.training import checkpointing, data, losses, optimizer as optimizer_lib
+from spot_jax.training import (checkpointing, data, losses, microbatching,
+                               optimizer as optimizer_lib)
 from spot_jax.training.evaluator import (MixedPromptPredictor, Validator, make_decode_fn,
                                          select_metric)
 from spot_jax.training.train_step import (TrainState, apply_update, compute_logits,
-                                          init_state)
+                                          init_state, num_target_tokens)
 
 log = logging.getLogger("spot_jax.train")
 
@@ -52,34 +53,59 @@ class PromptRun:
 
 
 def multi_train_step(states: TrainState, frozen, batch: Dict[str, jax.Array],
-                     rng: jax.Array, *, model: T5, tx: optax.GradientTransformation):
+                     rng: jax.Array, *, model: T5, tx: optax.GradientTransformation,
+                     num_microbatches: int = 1):
   """One update of N runs. `states` and `batch` lead with the run axis N (`batch[k]`:
-  `[N, B, ...]`); `rng` is the dropout key of the packed batch (folded with the step)."""
-  n, b = batch["encoder_input_tokens"].shape[:2]
-  flat = jax.tree.map(lambda x: x.reshape((n * b,) + x.shape[2:]), batch)
+  `[N, B, ...]`); `rng` is the dropout key of the packed batch (folded with the step).
 
-  def loss_fn(table):
-    # Run n's examples are rows n*B .. n*B+B-1: each reads row n of the table. A broadcast
-    # (its gradient a sum over B) rather than a gather (a scatter-add on the way back).
-    prompts = jnp.broadcast_to(table[:, None], (n, b) + table.shape[1:]).reshape(
-        (n * b,) + table.shape[1:])
-    logits = compute_logits(model, frozen, prompts, flat,
-                            rng=jax.random.fold_in(rng, states.step[0]), deterministic=False)
-    logits = logits.reshape((n, b) + logits.shape[1:])
-    per_run, metrics = jax.vmap(losses.cross_entropy)(
-        logits, batch["decoder_target_tokens"], batch["decoder_loss_weights"])
+  With `num_microbatches = k > 1` each run's batch is split in k slices of B / k examples
+  (microbatch i packs slice i of every run), as `train_step` splits one run's batch: each
+  slice's loss is divided by its run's whole-batch token count, so the slices sum to the
+  run's unsplit loss and gradient."""
+  n, b = batch["encoder_input_tokens"].shape[:2]
+  step_rng = jax.random.fold_in(rng, states.step[0])
+
+  def loss_fn(table, mb, mb_rng, normalizers=None):
+    m = mb["encoder_input_tokens"].shape[1]
+    flat = jax.tree.map(lambda x: x.reshape((n * m,) + x.shape[2:]), mb)
+    # Run n's examples are rows n*m .. n*m+m-1: each reads row n of the table. A broadcast
+    # (its gradient a sum over m) rather than a gather (a scatter-add on the way back).
+    prompts = jnp.broadcast_to(table[:, None], (n, m) + table.shape[1:]).reshape(
+        (n * m,) + table.shape[1:])
+    logits = compute_logits(model, frozen, prompts, flat, rng=mb_rng, deterministic=False)
+    logits = logits.reshape((n, m) + logits.shape[1:])
+    ce = lambda lg, t, w, nz: losses.cross_entropy(lg, t, w, normalizer=nz)
+    per_run, metrics = jax.vmap(ce, in_axes=(0, 0, 0, None if normalizers is None else 0))(
+        logits, mb["decoder_target_tokens"], mb["decoder_loss_weights"], normalizers)
     return per_run.sum(), (per_run, metrics)
 
-  (_, (per_run, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(states.params)
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+  if num_microbatches == 1:
+    (_, (per_run, metrics)), grads = grad_fn(states.params, batch, step_rng)
+  else:
+    k = num_microbatches
+    micro = jax.tree.map(  # [N, B, ...] -> [k, N, B / k, ...]
+        lambda x: jnp.swapaxes(x.reshape((n, k, b // k) + x.shape[2:]), 0, 1), batch)
+    normalizers = jax.vmap(num_target_tokens)(batch)
+
+    def body(carry, xs):
+      i, mb = xs
+      (_, aux), g = grad_fn(states.params, mb, jax.random.fold_in(step_rng, i), normalizers)
+      return jax.tree.map(jnp.add, carry, (aux, g)), None
+
+    shapes = jax.eval_shape(lambda mb: grad_fn(states.params, mb, step_rng, normalizers),
+                            jax.tree.map(lambda x: x[0], micro))
+    zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), (shapes[0][1], shapes[1]))
+    ((per_run, metrics), grads), _ = jax.lax.scan(body, zero, (jnp.arange(k), micro))
   new = jax.vmap(functools.partial(apply_update, tx=tx))(states, grads, per_run)
   grad_norm = jax.vmap(optax.global_norm)(grads)
   return new, dict(metrics, loss=per_run, grad_norm=grad_norm)
 
 
 @functools.lru_cache(maxsize=8)
-def _jitted(config: T5Config, tx):
-  return jax.jit(functools.partial(multi_train_step, model=T5(config), tx=tx),
-                 donate_argnums=(0,))
+def _jitted(config: T5Config, tx, num_microbatches: int = 1):
+  return jax.jit(functools.partial(multi_train_step, model=T5(config), tx=tx,
+                                   num_microbatches=num_microbatches), donate_argnums=(0,))
 
 
 def _member(states: TrainState, i: int) -> TrainState:
@@ -105,13 +131,18 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
                   eval_batch_size: Optional[int] = None, best_metric: Optional[str] = None,
                   checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 1,
                   prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
-                  use_cached: bool = False) -> List[Dict[str, Any]]:
+                  use_cached: bool = False, num_microbatches: Optional[int] = None,
+                  activation_memory_gb: Optional[float] = None) -> List[Dict[str, Any]]:
   """Trains the runs' prompts together; returns each run's summary as `trainer.train` does
   (`model_dir`, `final_step`, `best`, `history`, `data`, `wall_seconds`).
 
   Every run shares the model, feature lengths, steps, batch size and schedule; they differ
   in task, seed and init. Restarted, the group resumes from its runs' latest checkpoint
   (all runs must be at the same step) and continues exactly.
+
+  `num_microbatches=None` splits each run's batch into the fewest slices whose packed
+  activations (N runs' examples per slice) fit `activation_memory_gb`, as `trainer.train`
+  chooses for one run; the choice is recorded in the first run's directory.
   """
   runs = [dataclasses.replace(r, model_dir=paths.absolute(r.model_dir)) for r in runs]
   initial_checkpoint = paths.absolute(initial_checkpoint)
@@ -126,6 +157,12 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
     check(name, value, minimum=1)
   check("eval_period", eval_period, minimum=0)
   check("checkpoint_period", checkpoint_period, minimum=0)
+  check("num_microbatches", num_microbatches, minimum=1, optional=True)
+  settings.positive_number("train_prompts", "activation_memory_gb", activation_memory_gb,
+                           optional=True)
+  if num_microbatches is not None and batch_size % num_microbatches:
+    raise settings.SettingError("train_prompts", "num_microbatches", num_microbatches,
+                                f"a divisor of batch_size {batch_size}")
   settings.integers("train_prompts", "prompt_save_steps", prompt_save_steps, minimum=0)
   settings.feature_lengths("train_prompts", "task_feature_lengths", task_feature_lengths)
   for r in runs:
@@ -143,6 +180,10 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
                                  split=eval_split)
   for d in dirs:
     os.makedirs(d, exist_ok=True)
+  if num_microbatches is None:  # a packed row is N examples, one of each run
+    num_microbatches = microbatching.resolve(
+        dirs[0], model_config, batch_size, task_feature_lengths["inputs"] + prompt_length,
+        task_feature_lengths["targets"], activation_memory_gb, examples_per_row=len(runs))
 
   from spot_jax.training.trainer import load_frozen_model
   model_params = load_frozen_model(initial_checkpoint, model_config, runs[0].seed)
@@ -182,7 +223,7 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
       restored.append(c.restore(latest[0], abstract, iterators[k] if owner[k] == i else None))
     states = jax.tree.map(lambda *xs: jnp.stack(xs), *restored)
 
-  step_fn = _jitted(model_config, tx)
+  step_fn = _jitted(model_config, tx, num_microbatches)
   metas = [dict(task=r.mixture_or_task_name, model_name=model_config.name,
                 vocabulary_hash=data.vocabulary_hash(vocab[r.mixture_or_task_name]),
                 seed=r.seed, run=r.run_name or os.path.basename(os.path.normpath(r.model_dir)))

@@ -77,12 +77,17 @@ def split_params(mode: str, trainable, frozen, projector=None):
 
 
 def loss_fn(trainable, frozen, batch, rng, *, model: T5, mode: str,
-            deterministic: bool = False, projector=None):
+            deterministic: bool = False, projector=None, normalizer=None):
   model_params, prompt = split_params(mode, trainable, frozen, projector)
   logits = compute_logits(model, model_params, prompt, batch, rng=rng,
                           deterministic=deterministic)
   return losses.cross_entropy(logits, batch["decoder_target_tokens"],
-                              batch["decoder_loss_weights"])
+                              batch["decoder_loss_weights"], normalizer=normalizer)
+
+
+def num_target_tokens(batch):
+  """The loss's denominator for a whole batch: its real target tokens (at least 1)."""
+  return jnp.maximum(jnp.sum(batch["decoder_loss_weights"].astype(jnp.float32)), 1.0)
 
 
 def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.Array, *,
@@ -91,7 +96,10 @@ def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.
                ) -> Tuple[TrainState, Dict[str, jax.Array]]:
   """One update. Dropout randomness is `fold_in(rng, step)`, so a resumed run repeats it.
 
-  With `num_microbatches > 1` gradients are accumulated over equal slices of the batch.
+  With `num_microbatches > 1` gradients are accumulated over equal slices of the batch, each
+  slice's loss divided by the whole batch's target tokens: the same loss, gradient and
+  metrics as the unsplit batch (up to float summation order; dropout masks are drawn per
+  slice).
   A non-finite loss, or an update that takes a trained value beyond MAX_ABS_PARAM (or to
   NaN), leaves the state as it was and records the step in `nonfinite_step`.
   """
@@ -105,17 +113,18 @@ def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.
         lambda x: x.reshape((num_microbatches, x.shape[0] // num_microbatches) + x.shape[1:]),
         batch)
 
+    normalizer = num_target_tokens(batch)
+
     def body(carry, xs):
       i, mb = xs
-      out = grad_fn(state.params, frozen, mb, jax.random.fold_in(step_rng, i))
+      out = grad_fn(state.params, frozen, mb, jax.random.fold_in(step_rng, i),
+                    normalizer=normalizer)
       return jax.tree.map(jnp.add, carry, out), None
 
-    shapes = jax.eval_shape(grad_fn, state.params, frozen,
-                            jax.tree.map(lambda x: x[0], micro), step_rng)
+    shapes = jax.eval_shape(functools.partial(grad_fn, normalizer=normalizer), state.params,
+                            frozen, jax.tree.map(lambda x: x[0], micro), step_rng)
     zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     ((loss, metrics), grads), _ = jax.lax.scan(body, zero, (jnp.arange(num_microbatches), micro))
-    loss, grads = loss / num_microbatches, jax.tree.map(lambda g: g / num_microbatches, grads)
-    metrics = {k: (v if k == "num_tokens" else v / num_microbatches) for k, v in metrics.items()}
   metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
   return apply_update(state, grads, loss, tx=tx), metrics
 

@@ -18,7 +18,8 @@ from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.training import checkpointing, data, optimizer as optimizer_lib, partitioning
+from spot_jax.training import (checkpointing, data, microbatching, optimizer as optimizer_lib,
+                               partitioning)
 from spot_jax.training.evaluator import Validator, select_metric
 from spot_jax.training.partitioned_step import PartitionedTrainer
 from spot_jax.training.train_step import (MAX_ABS_PARAM, MODEL_TUNING, MODES, PROJECTOR,
@@ -60,11 +61,16 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
           eval_batch_size: Optional[int] = None, best_metric: Optional[str] = None,
           checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 1,
           prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
-          mesh_shape: Tuple[int, int] = (-1, 1), num_microbatches: int = 1,
+          mesh_shape: Tuple[int, int] = (-1, 1), num_microbatches: Optional[int] = None,
+          activation_memory_gb: Optional[float] = None,
           use_cached: bool = False, run_name: str = "",
           export_params_path: Optional[str] = None, projector=None,
           source_prompt_file: Optional[str] = None) -> Dict[str, Any]:
   """Trains a prompt (or, with mode='model', the whole model) and returns a summary.
+
+  `num_microbatches=None` splits each batch into the fewest microbatches whose activations fit
+  `activation_memory_gb` per device (None: `microbatching.default_budget_gb()`, 0.5 GB on CPU);
+  the choice is kept in `model_dir/microbatching.json`, so a resumed run repeats it.
 
   The run lives in `model_dir`: `checkpoints/<step>` (orbax, with the data iterator),
   `prompts/` (`.npy` + `.json`: `step_<N>` at `prompt_save_steps` (0: the init), `best`,
@@ -83,9 +89,10 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
     raise settings.SettingError("train", "mode", mode, f"one of {MODES}")
   check = functools.partial(settings.integer, "train")
   for name, value in (("train_steps", train_steps), ("batch_size", batch_size),
-                      ("num_microbatches", num_microbatches), ("prompt_length", prompt_length),
-                      ("log_period", log_period)):
+                      ("prompt_length", prompt_length), ("log_period", log_period)):
     check(name, value, minimum=1)
+  check("num_microbatches", num_microbatches, minimum=1, optional=True)
+  settings.positive_number("train", "activation_memory_gb", activation_memory_gb, optional=True)
   check("eval_period", eval_period, minimum=0)
   check("checkpoint_period", checkpoint_period, minimum=0)
   check("seed", seed)
@@ -119,7 +126,14 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   data.check_vocabulary_fits(vocab, model_config.vocab_size, mixture_or_task_name)
   mesh = partitioning.make_mesh(*mesh_shape)
   partitioning.check_batch_divides(batch_size, mesh)
-  if batch_size % num_microbatches:
+  if num_microbatches is None:
+    encoder_length = task_feature_lengths["inputs"] + {
+        PROMPT_TUNING: prompt_length, MODEL_TUNING: 0}.get(
+            mode, 0 if source_prompt is None else source_prompt.shape[0])
+    num_microbatches = microbatching.resolve(
+        model_dir, model_config, batch_size // mesh.shape["data"], encoder_length,
+        task_feature_lengths["targets"], activation_memory_gb)
+  elif batch_size % num_microbatches:
     raise ValueError(f"batch size {batch_size} does not divide into {num_microbatches} "
                      "microbatches")
   data_report = data.check_data(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
@@ -250,7 +264,8 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   ckpt.close()
   elapsed = time.time() - t_start
   return {"model_dir": model_dir, "final_step": step, "best": best, "history": history,
-          "data": data_report, "wall_seconds": elapsed, "final_state": state}
+          "data": data_report, "num_microbatches": num_microbatches, "wall_seconds": elapsed,
+          "final_state": state}
 
 
 def _read_best(prompt_dir: str):

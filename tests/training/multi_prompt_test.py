@@ -75,9 +75,10 @@ def test_runs_at_different_steps_are_refused(toy_backbone, tmp_path):
     multi_prompt.train_prompts(runs, **_common(toy_backbone, 4))
 
 
-def test_one_packed_update_is_each_runs_own_update(toy_backbone):
+@pytest.mark.parametrize("num_microbatches", [1, 2])
+def test_one_packed_update_is_each_runs_own_update(toy_backbone, num_microbatches):
   """The packed step's loss, gradient and Adafactor update of every run equal that run's
-  own `train_step` on its own batch."""
+  own `train_step` on its own batch, split into the same microbatches."""
   import functools
   import jax
   import jax.numpy as jnp
@@ -97,11 +98,12 @@ def test_one_packed_update_is_each_runs_own_update(toy_backbone):
   states = jax.vmap(lambda p: init_state(p, tx))(prompts)
   rng = jax.random.PRNGKey(0)
   packed, metrics = multi_prompt.multi_train_step(states, params, batch, rng, model=T5(config),
-                                                  tx=tx)
+                                                  tx=tx, num_microbatches=num_microbatches)
   for i in range(n):
     alone, m = train_step(init_state(prompts[i], tx), params,
                           jax.tree.map(lambda x: x[i], batch), rng, model=T5(config), tx=tx,
-                          mode="prompt")
+                          mode="prompt", num_microbatches=num_microbatches)
     np.testing.assert_allclose(packed.params[i], alone.params, rtol=0, atol=1e-6)
     for key in ("loss", "accuracy", "grad_norm"):
-      np.testing.assert_allclose(metrics[key][i], m[key], rtol=1e-6)
+      # Summing microbatches adds float32 reassociation (seen: 1.4e-6 relative).
+      np.testing.assert_allclose(metrics[key][i], m[key], rtol=1e-6 * num_microbatches ** 2)

@@ -1,0 +1,86 @@
+"""The microbatch count from a memory budget: the activation count against XLA's own memory
+analysis of the compiled step, the choice, and the record a resumed run repeats."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from spot_jax.model.config import T5Config
+from spot_jax.model.t5 import T5, init_params
+from spot_jax.training import microbatching, optimizer, partitioning
+from spot_jax.training.partitioned_step import PartitionedTrainer
+
+GB = 2**30
+CONFIG = T5Config(vocab_size=256, emb_dim=64, num_heads=4, head_dim=16, mlp_dim=128,
+                  num_encoder_layers=2, num_decoder_layers=2)
+
+
+def _xla_temp_bytes(config, batch, enc_len, dec_len, prompt_length=0):
+  """XLA's temporary buffers (the step's working set) of the compiled prompt-tuning step."""
+  mesh = partitioning.make_mesh(1, 1, jax.devices()[:1])
+  trainer = PartitionedTrainer(T5(config), optimizer.spot_prompt_optimizer(), "prompt", mesh)
+  params = trainer.place(init_params(config, jax.random.PRNGKey(0)), trainer.frozen_sharding)
+  state = trainer.init_state(jnp.zeros((prompt_length, config.emb_dim)))
+  ids = jnp.ones((batch, enc_len - prompt_length), jnp.int32)
+  targets = jnp.ones((batch, dec_len), jnp.int32)
+  batch = {"encoder_input_tokens": ids, "decoder_input_tokens": targets,
+           "decoder_target_tokens": targets, "decoder_loss_weights": targets}
+  compiled = trainer.jitted_step().lower(state, params, batch, jax.random.PRNGKey(1)).compile()
+  return compiled.memory_analysis().temp_size_in_bytes
+
+
+@pytest.mark.parametrize("enc_len,dec_len", [(192, 8), (64, 32)])
+def test_activation_count_tracks_xla_memory_analysis(enc_len, dec_len):
+  """The per-example count is what the compiled step's temporaries grow by per example."""
+  small, large = 2, 8
+  grow = (_xla_temp_bytes(CONFIG, large, enc_len, dec_len, 16)
+          - _xla_temp_bytes(CONFIG, small, enc_len, dec_len, 16)) / (large - small)
+  estimate = microbatching.activation_bytes_per_example(CONFIG, enc_len, dec_len)
+  assert 0.6 * grow <= estimate <= 1.6 * grow, (estimate, grow)
+
+
+def test_remat_keeps_less():
+  full = microbatching.activation_bytes_per_example(CONFIG, 612, 16)
+  remat = microbatching.activation_bytes_per_example(CONFIG.replace(remat=True), 612, 16)
+  assert remat < full / 1.5
+
+
+@pytest.mark.parametrize("per_example_gb,budget,expected", [
+    (0.1, 4.0, 1),    # the whole batch fits
+    (0.3, 3.0, 4),    # 32 * 0.3 = 9.6 GB: 8 per microbatch (2.4 GB) is the largest that fits
+    (0.3, 2.3, 8),    # 8 would be 2.4 GB: 4 per microbatch
+    (5.0, 3.0, 32),   # nothing fits: one example per microbatch
+])
+def test_fewest_microbatches_that_fit(per_example_gb, budget, expected):
+  assert microbatching.choose_num_microbatches(32, int(per_example_gb * GB), budget) == expected
+
+
+def test_small_at_spots_shapes_takes_one_example_per_microbatch_on_cpu():
+  """Small, batch 32, 100 + 512 encoder tokens, 16 targets, the CPU budget: 32 microbatches
+  of one example (the split tools/bench.py measured fastest, and times as the default)."""
+  from spot_jax.model.config import get_config
+  per_example = microbatching.activation_bytes_per_example(get_config("small"), 612, 16)
+  assert microbatching.choose_num_microbatches(32, per_example,
+                                               microbatching.CPU_BUDGET_GB) == 32
+  # The main job's tiny model trains its batch whole.
+  tiny = microbatching.activation_bytes_per_example(CONFIG, 84, 8)
+  assert microbatching.choose_num_microbatches(16, tiny, microbatching.CPU_BUDGET_GB) == 1
+
+
+@pytest.mark.parametrize("batch,budget", [(0, 1.0), (8, 0.0), (8, -1.0)])
+def test_bad_settings_raise(batch, budget):
+  with pytest.raises(ValueError):
+    microbatching.choose_num_microbatches(batch, 1, budget)
+
+
+def test_resumed_run_repeats_the_recorded_choice(tmp_path):
+  k = microbatching.resolve(str(tmp_path), CONFIG, 32, 612, 16, budget_gb=0.01)
+  record = json.loads((tmp_path / microbatching.RECORD_FILE).read_text())
+  assert record["num_microbatches"] == k > 1
+  # A larger budget later (another machine) does not change a resumed run's split.
+  assert microbatching.resolve(str(tmp_path), CONFIG, 32, 612, 16, budget_gb=100.0) == k
+  (tmp_path / microbatching.RECORD_FILE).write_text(json.dumps({"num_microbatches": 5}))
+  with pytest.raises(ValueError, match="does not split the per-device batch 32"):
+    microbatching.resolve(str(tmp_path), CONFIG, 32, 612, 16)
