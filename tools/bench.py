@@ -2,14 +2,14 @@
 
   python tools/bench.py --mode forward --size small --batch 32 --inputs 512 --targets 16
   python tools/bench.py --mode prompt --size small --batch 32 --inputs 512 --targets 16 \
-      --prompt_length 100 --microbatches 4 --steps 3
+      --prompt_length 100 --steps 3
   python tools/bench.py --reference peft --mode prompt ...   # the PyTorch yardstick
 
 Modes: `forward` (teacher-forced logits), `prompt` (prompt tuning: gradients for the [P, D]
 prompt only, SPoT's Adafactor), `model` (every weight trained, T5's Adafactor). Weights are
 random (no downloads). `--reference peft` runs the same shapes with transformers + PEFT on
-torch CPU: `PromptTuningConfig(num_transformer_submodules=1)` (SPoT's encoder-only prompt) and
-Adafactor lr 0.3; `forward`/`model` there are plain transformers. XLA flags come from the
+torch (CUDA when torch sees a GPU, else CPU): `PromptTuningConfig(num_transformer_submodules=1)`
+(SPoT's encoder-only prompt) and Adafactor lr 0.3; `forward`/`model` there are plain transformers. XLA flags come from the
 environment (`XLA_FLAGS`) and are echoed in the output.
 
 FLOPs are counted analytically from the matmuls (`gflop_per_step`): 2 * m * n * k for every
@@ -86,7 +86,10 @@ def _random_tokens(rng, batch, length, vocab):
   return rng.randint(2, vocab, size=(batch, length))  # no padding: every position counts
 
 
-def run_jax(args, c: T5Config) -> dict:
+def build_jax(args, c: T5Config) -> dict:
+  """The jitted step of `args.mode` compiled at the benchmark's shapes: `compiled`, `run` (one
+  step, blocking; returns the loss or the logits), `compile_s`, `rss_compiled`. Shared with
+  tools/profile_step.py, so the profile is of exactly the step timed here."""
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -114,7 +117,6 @@ def run_jax(args, c: T5Config) -> dict:
   model_sh = partitioning.logical_to_sharding(logical_axes(c), mesh)
   batch = jax.device_put(batch, partitioning.batch_sharding(mesh))
   rng_key = jax.random.PRNGKey(args.seed + 1)
-  xla_flops = None
 
   if args.mode == "forward":
     params = jax.device_put(params, model_sh)
@@ -123,10 +125,10 @@ def run_jax(args, c: T5Config) -> dict:
     start = time.perf_counter()
     compiled = fn.lower(params, batch).compile()
     compile_s = time.perf_counter() - start
-    rss_compiled = _peak_rss_gb()
-    run = lambda: jax.block_until_ready(compiled(params, batch))
-    times, cpu, logits = _timed(run, args.steps, args.warmup)
-    summary = float(jnp.mean(logits[:, -1, :8]))
+
+    def run():
+      logits = jax.block_until_ready(compiled(params, batch))
+      return float(jnp.mean(logits[:, -1, :8]))
   else:
     # Exactly the trainer's step: jitted once with explicit shardings, the state donated.
     tx = (optimizer_lib.spot_prompt_optimizer() if args.mode == "prompt"
@@ -146,15 +148,21 @@ def run_jax(args, c: T5Config) -> dict:
     start = time.perf_counter()
     compiled = step.lower(state, frozen, batch, rng_key).compile()
     compile_s = time.perf_counter() - start
-    rss_compiled = _peak_rss_gb()
     holder = {"state": state}
 
     def run():
       holder["state"], metrics = compiled(holder["state"], frozen, batch, rng_key)
-      return jax.block_until_ready(metrics)
+      return float(jax.block_until_ready(metrics)["loss"])
+  return dict(compiled=compiled, run=run, compile_s=compile_s, rss_compiled=_peak_rss_gb(),
+              num_devices=data * model_par)
 
-    times, cpu, metrics = _timed(run, args.steps, args.warmup)
-    summary = float(metrics["loss"])
+
+def run_jax(args, c: T5Config) -> dict:
+  import jax
+
+  built = build_jax(args, c)
+  compiled = built["compiled"]
+  times, cpu, summary = _timed(built["run"], args.steps, args.warmup)
   try:
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -167,11 +175,17 @@ def run_jax(args, c: T5Config) -> dict:
   stats = device.memory_stats() if hasattr(device, "memory_stats") else None
   if stats and "peak_bytes_in_use" in stats:
     device_peak = stats["peak_bytes_in_use"] / 2**30
-  return dict(times=times, cpu=cpu, rss_compiled=rss_compiled, compile_s=compile_s,
-              summary=summary, xla_flops=xla_flops,
+  return dict(times=times, cpu=cpu, rss_compiled=built["rss_compiled"],
+              compile_s=built["compile_s"], summary=summary, xla_flops=xla_flops,
               device_peak_gb=device_peak, platform=device.platform,
-              device_kind=device.device_kind, num_devices=data * model_par,
+              device_kind=device.device_kind, num_devices=built["num_devices"],
               versions={"jax": jax.__version__})
+
+
+def _torch_device():
+  """CUDA when torch sees a GPU (the accelerator run compares on the same chip), else CPU."""
+  import torch
+  return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def run_peft(args, c: T5Config) -> dict:
@@ -192,12 +206,19 @@ def run_peft(args, c: T5Config) -> dict:
   # scaled as our init (fan-in), so that the loss is a plausible number.
   model.lm_head.weight = torch.nn.Parameter(
       torch.randn(c.vocab_size, c.emb_dim) * c.emb_dim ** -0.5)
-  autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if args.dtype == "bfloat16"
-              else torch.autocast("cpu", enabled=False))
+  device = _torch_device()
+  model.to(device)
+  autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bfloat16"
+              else torch.autocast(device.type, enabled=False))
   rng = np.random.RandomState(args.seed)
-  inputs = torch.tensor(_random_tokens(rng, args.batch, args.inputs, c.vocab_size))
-  labels = torch.tensor(_random_tokens(rng, args.batch, args.targets, c.vocab_size))
+  inputs = torch.tensor(_random_tokens(rng, args.batch, args.inputs, c.vocab_size)).to(device)
+  labels = torch.tensor(_random_tokens(rng, args.batch, args.targets, c.vocab_size)).to(device)
   mask = torch.ones_like(inputs)
+  platform = "gpu" if device.type == "cuda" else "cpu"
+  sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+  def device_peak():
+    return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
 
   if args.mode == "forward":
     model.eval()
@@ -205,8 +226,10 @@ def run_peft(args, c: T5Config) -> dict:
 
     def run():
       with torch.no_grad(), autocast:
-        return model(input_ids=inputs, attention_mask=mask, decoder_input_ids=dec_in,
-                     use_cache=False).logits
+        logits = model(input_ids=inputs, attention_mask=mask, decoder_input_ids=dec_in,
+                       use_cache=False).logits
+      sync()
+      return logits
 
     rss_compiled = _peak_rss_gb()
     start = time.perf_counter()
@@ -214,7 +237,8 @@ def run_peft(args, c: T5Config) -> dict:
     compile_s = time.perf_counter() - start
     times, cpu, logits = _timed(run, args.steps, args.warmup)
     return dict(times=times, cpu=cpu, rss_compiled=rss_compiled, compile_s=compile_s,
-                summary=float(logits[:, -1, :8].mean()), platform="cpu",
+                summary=float(logits[:, -1, :8].mean()), platform=platform,
+                device_peak_gb=device_peak(),
                 versions={"torch": torch.__version__, "transformers": transformers.__version__})
 
   if args.mode == "prompt":
@@ -246,6 +270,7 @@ def run_peft(args, c: T5Config) -> dict:
       (loss / args.microbatches).backward()
       total += float(loss.detach()) / args.microbatches
     opt.step()
+    sync()
     return total
 
   rss_compiled = _peak_rss_gb()
@@ -254,13 +279,42 @@ def run_peft(args, c: T5Config) -> dict:
   compile_s = time.perf_counter() - start
   times, cpu, loss = _timed(run, args.steps, args.warmup)
   return dict(times=times, cpu=cpu, rss_compiled=rss_compiled, compile_s=compile_s,
-              summary=loss, platform="cpu",
+              summary=loss, platform=platform, device_peak_gb=device_peak(),
               versions={"torch": torch.__version__, "transformers": transformers.__version__,
                         "peft": peft.__version__ if args.mode == "prompt" else None})
 
 
-def parse_args(argv=None):
+def resolve_microbatches(args):
+  """Sets `args.microbatches` when not given: 1 for `forward`, else the number spot_jax.train
+  takes (spot_jax.training.microbatching) at these shapes; the PEFT reference gets the same
+  split at the CPU budget. Call after XLA_FLAGS are final (it may start JAX's backend)."""
+  if args.microbatches is None:
+    data = int(args.mesh.split("x")[0])
+    args.microbatches = 1 if args.mode == "forward" else _default_microbatches(args, data)
+  return args
+
+
+def _default_microbatches(args, data: int) -> int:
+  from spot_jax.training import microbatching
+  c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
+  prompt = args.prompt_length if args.mode == "prompt" else 0
+  per_example = microbatching.activation_bytes_per_example(c, args.inputs + prompt, args.targets)
+  budget = args.activation_memory_gb
+  if budget is None and args.reference == "peft":
+    import torch
+    budget = (microbatching.ACCELERATOR_BUDGET_FRACTION
+              * torch.cuda.get_device_properties(0).total_memory / 2**30
+              if torch.cuda.is_available() else microbatching.CPU_BUDGET_GB)
+  elif budget is None:
+    budget = microbatching.default_budget_gb()
+  return microbatching.choose_num_microbatches(args.batch // data, per_example, budget)
+
+
+def parse_args(argv=None, extra_flags=()):
+  """The flags; `extra_flags` are (name, add_argument kwargs) of a tool built on this one."""
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  for name, kwargs in extra_flags:
+    p.add_argument(name, **kwargs)
   p.add_argument("--mode", choices=MODES, default="forward")
   p.add_argument("--size", choices=sorted(SIZES), default="small")
   p.add_argument("--batch", type=int, default=32)
@@ -272,7 +326,12 @@ def parse_args(argv=None):
   p.add_argument("--remat", action="store_true",
                  help="recompute encoder layer activations in the backward pass (less memory)")
   p.add_argument("--prompt_length", type=int, default=100, help="prompt mode only")
-  p.add_argument("--microbatches", type=int, default=1)
+  p.add_argument("--microbatches", type=int, default=None,
+                 help="training modes: gradient-accumulation slices of the batch; default: the "
+                      "trainer's choice, the fewest whose activations fit --activation_memory_gb")
+  p.add_argument("--activation_memory_gb", type=float, default=None,
+                 help="the budget of that choice (default: the trainer's, "
+                      "spot_jax.training.microbatching)")
   p.add_argument("--steps", type=int, default=5, help="timed steps")
   p.add_argument("--warmup", type=int, default=1, help="untimed steps after compilation")
   p.add_argument("--mesh", default="1x1", help="data x model devices, e.g. 2x1")
@@ -280,14 +339,14 @@ def parse_args(argv=None):
   p.add_argument("--peft_optimizer", choices=("adafactor", "adamw"), default="adafactor")
   p.add_argument("--seed", type=int, default=0)
   args = p.parse_args(argv)
-  if args.batch % args.microbatches:
-    p.error(f"--batch {args.batch} does not divide into {args.microbatches} microbatches")
-  if args.mode == "forward" and args.microbatches != 1:
+  if args.mode == "forward" and args.microbatches not in (None, 1):
     p.error("--microbatches applies to training modes only")
   try:
     data, model_par = (int(x) for x in args.mesh.split("x"))
   except ValueError:
     p.error(f"--mesh must look like 1x1, got {args.mesh!r}")
+  if args.microbatches is not None and args.batch % args.microbatches:
+    p.error(f"--batch {args.batch} does not divide into {args.microbatches} microbatches")
   if args.batch % data:
     p.error(f"--batch {args.batch} does not divide over the mesh's data axis {data}")
   if args.steps < 1 or args.warmup < 0:
@@ -302,6 +361,7 @@ def main(argv=None):
       os.environ.get("XLA_FLAGS", "")) and os.environ.get("JAX_PLATFORMS", "cpu") == "cpu":
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform"
                                f"_device_count={data * model_par}").strip()
+  resolve_microbatches(args)
   c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
   load_before = os.getloadavg()[0]
   result = (run_peft if args.reference == "peft" else run_jax)(args, c)
