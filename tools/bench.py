@@ -298,16 +298,13 @@ def _default_microbatches(args, data: int) -> int:
   from spot_jax.training import microbatching
   c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
   prompt = args.prompt_length if args.mode == "prompt" else 0
-  per_example = microbatching.activation_bytes_per_example(c, args.inputs + prompt, args.targets)
-  budget = args.activation_memory_gb
+  budget = args.activation_memory_gb  # None: the trainer's default for JAX's device
   if budget is None and args.reference == "peft":
     import torch
     budget = (microbatching.ACCELERATOR_BUDGET_FRACTION
               * torch.cuda.get_device_properties(0).total_memory / 2**30
               if torch.cuda.is_available() else microbatching.CPU_BUDGET_GB)
-  elif budget is None:
-    budget = microbatching.default_budget_gb()
-  return microbatching.choose_num_microbatches(args.batch // data, per_example, budget)
+  return microbatching.fit(c, args.batch // data, args.inputs + prompt, args.targets, budget)
 
 
 def parse_args(argv=None, extra_flags=()):

@@ -5,6 +5,11 @@ import jax.numpy as jnp
 Z_LOSS = 1e-4  # T5X / prompt-tuning default
 
 
+def num_target_tokens(weights):
+  """The loss's denominator: the real target tokens of `[B, T]` weights (at least 1)."""
+  return jnp.maximum(jnp.sum(weights.astype(jnp.float32)), 1.0)
+
+
 def cross_entropy(logits, targets, weights, z_loss: float = Z_LOSS, normalizer=None):
   """`[B, T, V]` float32 logits, `[B, T]` ids and weights -> (loss, metrics dict).
 
@@ -18,7 +23,7 @@ def cross_entropy(logits, targets, weights, z_loss: float = Z_LOSS, normalizer=N
   target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
   nll = lse - target_logit
   weights = weights.astype(jnp.float32)
-  num_tokens = jnp.maximum(jnp.sum(weights), 1.0) if normalizer is None else normalizer
+  num_tokens = num_target_tokens(weights) if normalizer is None else normalizer
   ce = jnp.sum(nll * weights) / num_tokens
   zl = z_loss * jnp.sum(jnp.square(lse) * weights) / num_tokens
   correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32) * weights

@@ -15,6 +15,7 @@ import os
 from typing import Optional
 
 from spot_jax.model.config import T5Config
+from spot_jax.prompts import prompt_files
 
 # The default per-device budget for activations when the user sets none. On CPU small: measured
 # with tools/bench.py (Small, batch 32, 612 + 16 tokens, AMD EPYC), the step ran faster the
@@ -97,14 +98,26 @@ def choose_num_microbatches(batch_per_device: int, bytes_per_example: int,
   return batch_per_device
 
 
+def fit(config: T5Config, batch_per_device: int, encoder_length: int, decoder_length: int,
+        budget_gb: Optional[float] = None, examples_per_row: int = 1) -> int:
+  """The fewest microbatches whose activations at these lengths fit `budget_gb` (None:
+  `default_budget_gb()`). `examples_per_row` > 1: each of the `batch_per_device` rows is that
+  many examples (packed runs, one example of each)."""
+  budget = default_budget_gb() if budget_gb is None else budget_gb
+  per_example = activation_bytes_per_example(config, encoder_length, decoder_length)
+  k = choose_num_microbatches(batch_per_device, per_example * examples_per_row, budget)
+  logging.info("num_microbatches=%d: %d x %d examples per device of about %.2f GB of "
+               "activations each, within activation_memory_gb=%.2f", k, batch_per_device,
+               examples_per_row, per_example / _GB, budget)
+  return k
+
+
 def resolve(model_dir: str, config: T5Config, batch_per_device: int, encoder_length: int,
             decoder_length: int, budget_gb: Optional[float] = None,
             examples_per_row: int = 1) -> int:
   """The number of microbatches of a run whose settings leave it to us: the one recorded in
   `model_dir/RECORD_FILE` when the run is resumed (the same split, so the same dropout masks
-  and sums), else the fewest that fit `budget_gb` (None: `default_budget_gb()`), recorded.
-  `examples_per_row` > 1: each of the `batch_per_device` rows is that many examples (packed
-  runs, one example of each)."""
+  and sums), else `fit(...)`'s, recorded."""
   path = os.path.join(model_dir, RECORD_FILE)
   if os.path.exists(path):
     with open(path) as f:
@@ -116,16 +129,10 @@ def resolve(model_dir: str, config: T5Config, batch_per_device: int, encoder_len
     logging.info("num_microbatches=%d, as recorded in %s", k, path)
     return k
   budget = default_budget_gb() if budget_gb is None else budget_gb
-  per_example = activation_bytes_per_example(config, encoder_length, decoder_length)
-  k = choose_num_microbatches(batch_per_device, per_example * examples_per_row, budget)
-  logging.info("num_microbatches=%d: %d x %d examples per device of about %.2f GB of "
-               "activations each, within activation_memory_gb=%.2f", k, batch_per_device,
-               examples_per_row, per_example / _GB, budget)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump({"num_microbatches": k, "activation_memory_gb": budget,
-               "activation_bytes_per_example": per_example,
-               "batch_per_device": batch_per_device, "examples_per_row": examples_per_row},
-              f, indent=1)
-  os.replace(tmp, path)
+  k = fit(config, batch_per_device, encoder_length, decoder_length, budget, examples_per_row)
+  record = {"num_microbatches": k, "activation_memory_gb": budget,
+            "activation_bytes_per_example": activation_bytes_per_example(
+                config, encoder_length, decoder_length),
+            "batch_per_device": batch_per_device, "examples_per_row": examples_per_row}
+  prompt_files.write_atomically(path, (json.dumps(record, indent=1) + "\n").encode())
   return k

@@ -37,7 +37,7 @@ from spot_jax.training import (checkpointing, data, losses, microbatching,
 from spot_jax.training.evaluator import (MixedPromptPredictor, Validator, make_decode_fn,
                                          select_metric)
 from spot_jax.training.train_step import (TrainState, apply_update, compute_logits,
-                                          init_state, num_target_tokens)
+                                          init_state)
 
 log = logging.getLogger("spot_jax.train")
 
@@ -86,7 +86,7 @@ def multi_train_step(states: TrainState, frozen, batch: Dict[str, jax.Array],
     k = num_microbatches
     micro = jax.tree.map(  # [N, B, ...] -> [k, N, B / k, ...]
         lambda x: jnp.swapaxes(x.reshape((n, k, b // k) + x.shape[2:]), 0, 1), batch)
-    normalizers = jax.vmap(num_target_tokens)(batch)
+    normalizers = jax.vmap(losses.num_target_tokens)(batch["decoder_loss_weights"])
 
     def body(carry, xs):
       i, mb = xs

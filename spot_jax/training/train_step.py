@@ -85,10 +85,6 @@ def loss_fn(trainable, frozen, batch, rng, *, model: T5, mode: str,
                               batch["decoder_loss_weights"], normalizer=normalizer)
 
 
-def num_target_tokens(batch):
-  """The loss's denominator for a whole batch: its real target tokens (at least 1)."""
-  return jnp.maximum(jnp.sum(batch["decoder_loss_weights"].astype(jnp.float32)), 1.0)
-
 
 def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.Array, *,
                model: T5, tx: optax.GradientTransformation, mode: str,
@@ -113,7 +109,7 @@ def train_step(state: TrainState, frozen, batch: Dict[str, jax.Array], rng: jax.
         lambda x: x.reshape((num_microbatches, x.shape[0] // num_microbatches) + x.shape[1:]),
         batch)
 
-    normalizer = num_target_tokens(batch)
+    normalizer = losses.num_target_tokens(batch["decoder_loss_weights"])
 
     def body(carry, xs):
       i, mb = xs

@@ -127,12 +127,12 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   mesh = partitioning.make_mesh(*mesh_shape)
   partitioning.check_batch_divides(batch_size, mesh)
   if num_microbatches is None:
-    encoder_length = task_feature_lengths["inputs"] + {
-        PROMPT_TUNING: prompt_length, MODEL_TUNING: 0}.get(
-            mode, 0 if source_prompt is None else source_prompt.shape[0])
+    prompt_tokens = {PROMPT_TUNING: prompt_length, MODEL_TUNING: 0,
+                     PROJECTOR: 0 if source_prompt is None else source_prompt.shape[0]}[mode]
     num_microbatches = microbatching.resolve(
-        model_dir, model_config, batch_size // mesh.shape["data"], encoder_length,
-        task_feature_lengths["targets"], activation_memory_gb)
+        model_dir, model_config, batch_size // mesh.shape["data"],
+        task_feature_lengths["inputs"] + prompt_tokens, task_feature_lengths["targets"],
+        activation_memory_gb)
   elif batch_size % num_microbatches:
     raise ValueError(f"batch size {batch_size} does not divide into {num_microbatches} "
                      "microbatches")
