@@ -93,6 +93,7 @@ def register_configurables() -> Dict[str, Callable]:
       (study_config.StudyConfig, "study", "spot_jax"),
       (embedded.backbone_config, "embedded_backbone_config", "spot_jax"),
       (embedded.backbone_path, "embedded_backbone_path", "spot_jax"),
+      (embedded.probe_token_id, "embedded_probe_token", "spot_jax"),
   ]
   for fn, name, module in table:
     _CONFIGURABLES[name] = gin.external_configurable(fn, name=name, module=module)

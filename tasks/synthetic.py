@@ -2,35 +2,32 @@
 
 Every example comes from `synthetic_language` (invented words, crc32-seeded RNGs: the same
 rows in every process, nothing downloaded). Tasks within a family share one latent rule and
-differ in surface: subject domain, template (field words, order) and label words. Across
-families the rules differ:
+one label set (as Su et al.'s task types do, so a prompt can transfer zero-shot within a
+family); they differ in domain and template (field words, order). Each target uses a
+template and a domain (or subject kind) that no source of its family uses.
 
-- sentiment: a review's polar phrases all agree ("not" flips an adjective); the label is
-  that polarity. Domains movie / product / restaurant.
-- nli: premise facts vs. a hypothesis fact: same key and value -> entailment, same key and
-  other value (the antonym pole, another town ...) -> contradiction, key unstated ->
-  neutral. Subjects people / animals / towns; synonyms make it more than string match.
-- paraphrase: two descriptions of one subject say the same facts (reordered, synonyms) or
-  one fact (or the subject) differs. People / animals / towns.
-- qa: extract the span that answers a relation question from a few facts about several
-  subjects: where a person lives, who owns an animal, what a town is known for.
+- sentiment (bad / good): a review's polar phrases all agree ("not" flips an adjective).
+- topic (book / game / hotel / movie): sentences about invented items of one domain.
+- nli (yes / maybe / no): premise facts vs. a hypothesis about an attribute: stated with
+  the same pole -> yes, with the other pole -> no, unstated -> maybe. Synonyms make it
+  more than string match; facts of other relations are distractors.
+- paraphrase (different / same): two descriptions of one subject say the same facts
+  (reordered, synonyms) or one attribute's pole differs.
 
-Each family has two source tasks and one held-out target (SOURCE_TASKS, TARGET_TASKS,
-FAMILY_OF). A classification target shares its label words with one of its sources
-and not the other.
+`synth_topic_goodbad` is the control: the topic skill (book vs game) answered with the
+sentiment family's label words, so a study can tell transfer of a skill from transfer of
+label words (it is a source of another family that shares the sentiment target's labels).
 
 No task-name prefix: in SPoT the prompt is what tells the frozen model which task it is
 solving, and the task embeddings are those prompts; a prefix would hand the model the task
-identity for free. Inputs only carry field words ("premise:", "question:"), which differ
-between tasks of a family as part of their surface.
+identity for free. Inputs only carry field words ("premise:", "question:").
 
 What the backbone saw (`synth_backbone`, a prefix-LM over `synthetic_language` documents):
-the same language used plainly, as an LM-adapted T5 saw web text — reviews of all four
-domains closing on a verdict word, facts followed by a claim and whether it holds
-("so , mira is tall ? yes"), restatements and whether they mean the same, recalls of a
-stated fact ("where does mira live ? zunto"). So the label words and the skills exist in the
-frozen model; the task formats, field words, label mappings (e.g. neutral -> "no") and the
-task rows (separate RNG streams) do not: the prompt has to ask for them.
+the same language used plainly, as an LM-adapted T5 saw web text: reviews closing on a
+verdict, texts about items closing on their topic, facts followed by a claim and whether it
+holds ("so , mira is tall ? yes"), two descriptions and whether they are the same. So the
+label words and the skills exist in the frozen model; the task templates, field words and
+rows (separate RNG streams) do not: the prompt has to ask for them.
 
 TensorFlow, seqio and the metrics are imported on registration only, so the vocabulary
 tool and tests can generate rows cheaply.
@@ -42,109 +39,115 @@ import numpy as np
 
 from spot_jax.tasks import synthetic_language as lang
 
-# Every row fits (longest input 74 pieces + EOS, targets one label piece + EOS; tested):
-# the encoder cost is linear in the padded length, so no slack beyond that.
-TASK_FEATURE_LENGTHS = {"inputs": 80, "targets": 4}
-# The corpus cuts documents to <= 26 words (< 64 pieces): shorter rows, a cheaper build.
-BACKBONE_FEATURE_LENGTHS = {"inputs": 64, "targets": 8}
+# Every row fits (longest input + EOS, targets one label word + EOS; tested): the encoder
+# cost is linear in the padded length, so no slack beyond that.
+TASK_FEATURE_LENGTHS = {"inputs": 36, "targets": 2}
+# Whole corpus documents fit (at most 34 words + EOS); continuations are 1-3 words.
+BACKBONE_FEATURE_LENGTHS = {"inputs": 36, "targets": 4}
 SOURCE_SIZES = {"train": 4000, "validation": 200}
 TARGET_SIZES = {"train": 1000, "validation": 200}
-CORPUS_SIZES = {"train": 50_000, "validation": 500}
+CORPUS_SIZES = {"train": 200_000, "validation": 1000}
 BACKBONE_MIXTURE = "synth_backbone"
 CORPUS_TASK = "synth_corpus_prefix_lm"
 
+LABEL_SETS = {"sentiment": ("bad", "good"), "topic": ("book", "game", "hotel", "movie"),
+              "nli": ("yes", "maybe", "no"), "paraphrase": ("different", "same")}
+
 
 # ------------------------------------------------------------------------- row makers
-# Each maker: (rng) -> {"inputs": str, "targets": str, "answers": [str]}.
+# Each maker: (rng) -> (inputs, target label word).
 
 
-def _sentiment(domain: str, frame: str, labels: Tuple[str, str], rng):
+def _sentiment(domain: str, frame: str, rng):
   pol = rng.randint(2)
   noun = lang.pick(rng, lang.LEXICON.domain_nouns[domain])
-  phrases = lang.polar_phrases(rng, pol, rng.randint(1, 5))
-  return frame.format(n=noun, a=lang.join_list(phrases)), labels[pol]
+  phrases = lang.polar_phrases(rng, pol, rng.randint(1, 4))
+  return frame.format(n=noun, a=lang.join_list(phrases)), lang.VERDICTS[pol]
 
 
-def _nli(kind: str, frame: str, labels: Dict[str, str], rng):
-  classes = sorted(set(labels.values()))
-  target = classes[rng.randint(len(classes))]
-  # A two-way task draws its "not" class from neutral and contradiction alike.
-  latent = [c for c in lang.NLI_CLASSES if labels[c] == target]
-  premise, hyp = lang.nli_pair(kind, latent[rng.randint(len(latent))], rng)
-  text = " ".join(lang.fact_text(kind, f, rng) + " ." for f in premise)
-  return frame.format(p=text, h=lang.fact_text(kind, hyp, rng)), target
+def _topic(frame: str, labels: Dict[str, str], num_sentences: Tuple[int, int], rng):
+  domain = lang.pick(rng, sorted(labels))
+  text = " ".join(lang.topic_sentences(rng, domain, rng.randint(num_sentences[0],
+                                                                num_sentences[1] + 1)))
+  return frame.format(s=text), labels[domain]
 
 
-def _paraphrase(kind: str, frame: str, labels: Tuple[str, str], rng):
+def _nli(kind: str, frame: str, rng):
+  label = lang.pick(rng, lang.NLI_CLASSES)
+  premise, hyp = lang.nli_pair(kind, label, rng)
+  return (frame.format(p=lang.facts_text(kind, premise, rng), h=lang.fact_text(kind, hyp, rng)),
+          lang.JUDGEMENTS[label])
+
+
+def _paraphrase(kind: str, frame: str, rng):
   same = rng.randint(2)
   a, b = lang.paraphrase_pair(kind, same, rng)
-  return frame.format(a=lang.describe(kind, a, rng), b=lang.describe(kind, b, rng)), labels[same]
+  return (frame.format(a=lang.describe(kind, a, rng), b=lang.describe(kind, b, rng)),
+          lang.SAMENESS[same])
 
 
-QA_QUESTIONS = {"lives": "where does {s} live ?", "owns": "who owns the {v} ?",
-                "known": "what is {s} known for ?"}
+_TOPICS = {d: d for d in LABEL_SETS["topic"]}
 
-
-def _qa(kind: str, rel: str, frame: str, rng):
-  sentences, (subj, _, value) = lang.qa_context(kind, rel, rng)
-  q = QA_QUESTIONS[rel].format(s=lang.subject_text(kind, subj), v=value)
-  answer = subj if rel == "owns" else value
-  return frame.format(q=q, c=" ".join(sentences)), answer
-
-
-# name -> (family, role, maker, label words or None for extractive QA)
+# name -> (family, role, maker, label words); role "control": a source whose label words
+# are another family's.
 SPECS = {
     "synth_sentiment_movie": (
-        "sentiment", "source", functools.partial(
-            _sentiment, "movie", "review: i watched the {n} . it was {a} .",
-            ("negative", "positive")), ("negative", "positive")),
+        "sentiment", "source",
+        functools.partial(_sentiment, "movie", "review: the {n} was {a} ."),
+        LABEL_SETS["sentiment"]),
     "synth_sentiment_product": (
-        "sentiment", "source", functools.partial(
-            _sentiment, "product", "opinion: the {n} i bought is {a} .", ("bad", "good")),
-        ("bad", "good")),
+        "sentiment", "source",
+        functools.partial(_sentiment, "product", "opinion: {a} . that is the {n} i bought ."),
+        LABEL_SETS["sentiment"]),
     "synth_sentiment_restaurant": (
-        "sentiment", "target", functools.partial(
-            _sentiment, "restaurant", "comment: {a} , that is how the {n} felt to us .",
-            ("negative", "positive")), ("negative", "positive")),
+        "sentiment", "target",
+        functools.partial(_sentiment, "restaurant",
+                          "comment: {a} , that is how the {n} was for us ."),
+        LABEL_SETS["sentiment"]),
+    "synth_topic_news": (
+        "topic", "source", functools.partial(_topic, "headline: {s}", _TOPICS, (1, 1)),
+        LABEL_SETS["topic"]),
+    "synth_topic_forum": (
+        "topic", "source", functools.partial(_topic, "post: {s} what do you say ?", _TOPICS,
+                                             (2, 2)),
+        LABEL_SETS["topic"]),
+    "synth_topic_chat": (
+        "topic", "target", functools.partial(_topic, "message: {s} which topic is this ?",
+                                             _TOPICS, (1, 2)),
+        LABEL_SETS["topic"]),
+    "synth_topic_goodbad": (
+        "topic", "control", functools.partial(_topic, "note: {s}",
+                                              {"book": "good", "game": "bad"}, (1, 2)),
+        LABEL_SETS["sentiment"]),
     "synth_nli_people": (
-        "nli", "source", functools.partial(
-            _nli, "person", "premise: {p} hypothesis: {h} .",
-            {c: c for c in lang.NLI_CLASSES}), ("entailment", "neutral", "contradiction")),
+        "nli", "source", functools.partial(_nli, "person", "premise: {p} hypothesis: {h} ."),
+        LABEL_SETS["nli"]),
     "synth_nli_animals": (
-        "nli", "source", functools.partial(
-            _nli, "animal", "text: {p} claim: {h} .",
-            {"entailment": "yes", "neutral": "no", "contradiction": "no"}), ("no", "yes")),
+        "nli", "source", functools.partial(_nli, "animal", "text: {p} claim: {h} ."),
+        LABEL_SETS["nli"]),
     "synth_nli_towns": (
-        "nli", "target", functools.partial(
-            _nli, "town", "hypothesis: {h} . premise: {p}",
-            {c: c for c in lang.NLI_CLASSES}), ("entailment", "neutral", "contradiction")),
+        "nli", "target", functools.partial(_nli, "town", "hypothesis: {h} . premise: {p}"),
+        LABEL_SETS["nli"]),
     "synth_paraphrase_people": (
-        "paraphrase", "source", functools.partial(
-            _paraphrase, "person", "sentence1: {a} . sentence2: {b} .",
-            ("different", "equivalent")), ("different", "equivalent")),
+        "paraphrase", "source",
+        functools.partial(_paraphrase, "person", "sentence1: {a} . sentence2: {b} ."),
+        LABEL_SETS["paraphrase"]),
     "synth_paraphrase_animals": (
         "paraphrase", "source", functools.partial(
-            _paraphrase, "animal", "question1: is it true that {a} ? question2: is it true "
-            "that {b} ?", ("distinct", "duplicate")), ("distinct", "duplicate")),
+            _paraphrase, "animal",
+            "question1: is it true that {a} ? question2: is it true that {b} ?"),
+        LABEL_SETS["paraphrase"]),
     "synth_paraphrase_towns": (
-        "paraphrase", "target", functools.partial(
-            _paraphrase, "town", "first: {a} . second: {b} .", ("different", "equivalent")),
-        ("different", "equivalent")),
-    "synth_qa_people": (
-        "qa", "source", functools.partial(_qa, "person", "lives", "question: {q} context: {c}"),
-        None),
-    "synth_qa_pets": (
-        "qa", "source", functools.partial(_qa, "person", "owns", "context: {c} question: {q}"),
-        None),
-    "synth_qa_towns": (
-        "qa", "target", functools.partial(_qa, "town", "known", "question: {q} passage: {c}"),
-        None),
+        "paraphrase", "target",
+        functools.partial(_paraphrase, "town", "first: {a} . second: {b} ."),
+        LABEL_SETS["paraphrase"]),
 }
 
-SOURCE_TASKS = tuple(n for n, s in SPECS.items() if s[1] == "source")
+SOURCE_TASKS = tuple(n for n, s in SPECS.items() if s[1] in ("source", "control"))
 TARGET_TASKS = tuple(n for n, s in SPECS.items() if s[1] == "target")
+CONTROL_TASKS = tuple(n for n, s in SPECS.items() if s[1] == "control")
 FAMILY_OF = {n: s[0] for n, s in SPECS.items()}
-LABELS = {n: s[3] for n, s in SPECS.items() if s[3] is not None}
+LABELS = {n: s[3] for n, s in SPECS.items()}
 
 
 def _task_rng(name: str, split: str) -> np.random.RandomState:
@@ -155,7 +158,7 @@ def _task_rng(name: str, split: str) -> np.random.RandomState:
 def sizes(name: str) -> Dict[str, int]:
   if name == CORPUS_TASK:
     return CORPUS_SIZES
-  return SOURCE_SIZES if SPECS[name][1] == "source" else TARGET_SIZES
+  return TARGET_SIZES if SPECS[name][1] == "target" else SOURCE_SIZES
 
 
 def iter_rows(name: str, split: str, n: Optional[int] = None) -> Iterator[Tuple[str, str]]:
@@ -188,30 +191,19 @@ def _dataset_fn(name: str, split: str, shuffle_files: bool, seed=None):
 
 def _metric_fns(name: str):
   """Accuracy; F1 (positive = "same") too for paraphrase, second: the first metric is the
-  one runs select and studies compare with chance, and answering "same" every time scores
-  F1 66.7 on these balanced classes, accuracy 50. SQuAD EM/F1 for QA; the corpus scores
-  exact continuation match."""
+  one runs select and studies compare with the majority class, and answering "same" every
+  time scores F1 66.7 on these balanced classes, accuracy 50. The corpus scores exact
+  continuation match."""
   from spot_jax.evaluation import metrics
-  if name == CORPUS_TASK or FAMILY_OF[name] not in ("paraphrase", "qa"):
-    return [metrics.accuracy]
-  if FAMILY_OF[name] == "paraphrase":
+  if name != CORPUS_TASK and FAMILY_OF[name] == "paraphrase":
     return [metrics.accuracy, metrics.f1_score_with_invalid]
-  return [metrics.squad]
-
-
-def _qa_postprocessor(answer, example=None, is_target=False):
-  """Text; a target becomes the list of its gold answers (one here), as SQuAD's metric wants."""
-  del example
-  from spot_jax.evaluation import postprocessors
-  return [postprocessors.as_text(answer)] if is_target else postprocessors.as_text(answer)
+  return [metrics.accuracy]
 
 
 def _postprocess_fn(name: str):
-  """Label words -> class ids (INVALID for anything else); QA answers stay text."""
+  """Label words -> class ids (INVALID for anything else)."""
   if name == CORPUS_TASK:
     return None
-  if name not in LABELS:
-    return _qa_postprocessor
   from spot_jax.evaluation import postprocessors
   return functools.partial(postprocessors.string_label_to_class_id, label_classes=LABELS[name])
 
@@ -226,7 +218,7 @@ def output_features():
 
 
 def register() -> List[str]:
-  """Registers the twelve tasks, the corpus task and the backbone mixture (idempotent)."""
+  """Registers the thirteen tasks, the corpus task and the backbone mixture (idempotent)."""
   import seqio
   from spot_jax.tasks import pipeline
   features = output_features()

@@ -2,16 +2,26 @@
 
 Content words are invented (syllables drawn from a crc32-seeded RNG, so every process gets
 the same lexicon); the glue is a few English function words so examples stay readable.
-The lexicon carries the latent structure the synthetic tasks test:
+Every word is one piece of the shipped vocabulary (`tools/build_synthetic_vocab.py` trains
+a word-level SentencePiece model), as a pretrained LM's vocabulary covers its frequent words.
 
-- polarity adjectives (positive / negative) and neutral ones, nouns in review domains;
-- attributes with two opposite poles, each pole said with two synonyms (antonymy and
-  synonymy over invented words);
-- subjects of three kinds (people, animals, towns) with relations: a person or animal
-  lives in a town, a person owns an animal, a town is known for a product.
+The language has four rules, and its corpus (`corpus_document`) states each the way web
+text states things, never in a task's template:
 
-`corpus_example` writes the backbone's prefix-LM documents in the same language. TensorFlow
-free, so the vocabulary tool and the tests can use it cheaply.
+- sentiment: a review's polar phrases all agree ("not" flips an adjective) and it may end
+  on a verdict, "overall it was good|bad";
+- topic: items belong to domains (movie, book, ...); a text about items may end "the
+  topic is <domain>";
+- nli: facts about a subject, then a claim about one of its attributes and whether it
+  follows: "so , mira is tall ? yes|no|maybe" (the attribute stated with that pole, stated
+  with the other, not stated; each pole has two synonyms; facts of other relations, where
+  someone lives, what they own, stand beside them);
+- paraphrase: two descriptions of a subject, then "the two sentences are same|different"
+  (the same facts reordered and in synonyms, or one attribute's pole changed).
+
+`corpus_example` cuts a document into a prefix-LM pair, mostly just before the word a
+reader infers (the salient word). TensorFlow free, so the vocabulary tool and the tests can
+use it cheaply.
 """
 import dataclasses
 import zlib
@@ -21,31 +31,36 @@ import numpy as np
 
 Fact = Tuple[str, str, object]  # (subject, relation, value): ("mira", "attr", (3, 1)), ...
 
+DOMAINS = ("movie", "book", "product", "restaurant", "game", "hotel")
+NUM_ATTRIBUTES = 6
+
+# The one word the corpus uses for each class of each rule: what the frozen model predicts.
+VERDICTS = {1: "good", 0: "bad"}
+JUDGEMENTS = {"entailment": "yes", "contradiction": "no", "neutral": "maybe"}
+SAMENESS = {1: "same", 0: "different"}
+NLI_CLASSES = ("entailment", "neutral", "contradiction")
+# The salient words of each rule, as the build's acceptance check scores them.
+SALIENT_WORDS = {
+    "sentiment": (VERDICTS[0], VERDICTS[1]),
+    "topic": DOMAINS,
+    "nli": tuple(JUDGEMENTS[c] for c in NLI_CLASSES),
+    "paraphrase": (SAMENESS[0], SAMENESS[1]),
+}
+FAMILIES = tuple(SALIENT_WORDS)
+
 ENGLISH = frozenset("""
-a an and are as at ate bad bought but different distinct does duplicate entailment
-equivalent false for good great i in is it its known live lives maybe meal neutral negative
-no not of overall owns place positive read right same says short so that the this true
-unknown was watched we what where who wrong yes contradiction awful fine place food book
-movie product restaurant words other mean thing things sentence first second question
-premise hypothesis review opinion comment text claim context passage answer them also
+a about after all also and are as at ate bad book bought but by claim comment dinner
+different do does first for from game good had have hotel how i in is it its known last
+later lives live liked maybe meal movie new night no not of on one opinion other overall
+owns people played popular post product read restaurant review said same say saw says
+second sentence sentences slept so stayed story talk talked that the these they this
+to topic two used was watched we what where which with words yes finished people's
 """.split())
 
 ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "tr",
           "pl", "gr")
 VOWELS = ("a", "e", "i", "o", "u", "ai", "ou")
 CODAS = ("", "", "", "n", "r", "s", "l", "x")
-
-DOMAINS = ("movie", "product", "restaurant", "book")
-NUM_ATTRIBUTES = 8
-
-# Words a review's closing verdict and a claim's judgement use in the corpus (and the
-# task label words are drawn from these, so the frozen decoder has emitted them before).
-VERDICTS = {1: ("good", "great", "positive", "fine"), 0: ("bad", "awful", "negative", "poor")}
-JUDGEMENTS = {"entailment": ("yes", "true", "right", "entailment"),
-              "contradiction": ("no", "false", "wrong", "contradiction"),
-              "neutral": ("unknown", "maybe", "neutral")}
-SAMENESS = {1: ("same", "equivalent", "duplicate"), 0: ("different", "distinct")}
-NLI_CLASSES = ("entailment", "neutral", "contradiction")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,19 +80,13 @@ class Lexicon:
     forms = self.attributes[attr][pole]
     return forms[rng.randint(len(forms))]
 
-  def pole_of(self, word: str) -> Tuple[int, int]:
-    """(attribute, pole) a value word says; KeyError for other words."""
-    return _VALUE_INDEX[word]
-
-  def polarity_of(self, adjective: str) -> int:
-    """1 positive, 0 negative, -1 neutral."""
-    if adjective in self.positive:
-      return 1
-    if adjective in self.negative:
-      return 0
-    if adjective in self.neutral:
-      return -1
-    raise KeyError(adjective)
+  def words(self) -> Tuple[str, ...]:
+    """Every invented word."""
+    out = [w for d in DOMAINS for w in self.domain_nouns[d]]
+    out += [*self.positive, *self.negative, *self.neutral, *self.people, *self.animals,
+            *self.towns]
+    out += [w for poles in self.attributes for forms in poles for w in forms]
+    return tuple(out)
 
 
 def seeded_rng(*keys: object) -> np.random.RandomState:
@@ -100,21 +109,19 @@ def _invent(rng: np.random.RandomState, n: int, used: set, syllables=(2, 3)) -> 
 
 
 def _build_lexicon() -> Lexicon:
-  rng = seeded_rng("synthetic_language", "lexicon", 1)
+  rng = seeded_rng("synthetic_language", "lexicon", 2)
   used = set(ENGLISH)
   return Lexicon(
-      domain_nouns={d: _invent(rng, 32, used) for d in DOMAINS},
-      positive=_invent(rng, 16, used), negative=_invent(rng, 16, used),
-      neutral=_invent(rng, 8, used),
+      domain_nouns={d: _invent(rng, 10, used) for d in DOMAINS},
+      positive=_invent(rng, 8, used), negative=_invent(rng, 8, used),
+      neutral=_invent(rng, 6, used),
       attributes=tuple((_invent(rng, 2, used), _invent(rng, 2, used))
                        for _ in range(NUM_ATTRIBUTES)),
-      people=_invent(rng, 100, used), animals=_invent(rng, 30, used),
-      towns=_invent(rng, 40, used))
+      people=_invent(rng, 24, used), animals=_invent(rng, 12, used),
+      towns=_invent(rng, 12, used))
 
 
 LEXICON = _build_lexicon()
-_VALUE_INDEX = {w: (a, p) for a, poles in enumerate(LEXICON.attributes)
-                for p, forms in enumerate(poles) for w in forms}
 
 
 def pick(rng: np.random.RandomState, seq: Sequence):
@@ -122,11 +129,17 @@ def pick(rng: np.random.RandomState, seq: Sequence):
   return seq[rng.randint(len(seq))]
 
 
+def join_list(items: Sequence[str]) -> str:
+  if len(items) == 1:
+    return items[0]
+  return " , ".join(items[:-1]) + " and " + items[-1]
+
+
 # ----------------------------------------------------------------------------- reviews
 
 
 def polar_phrases(rng: np.random.RandomState, polarity: int, n: int,
-                  negation_rate: float = 0.25, neutral_rate: float = 0.25) -> List[str]:
+                  negation_rate: float = 0.3, neutral_rate: float = 0.25) -> List[str]:
   """`n` adjective phrases whose polar ones all say `polarity`: a same-polarity adjective,
   or "not" + an opposite one; at least one phrase is polar."""
   lex = LEXICON
@@ -142,10 +155,9 @@ def polar_phrases(rng: np.random.RandomState, polarity: int, n: int,
   return [phrases[i] for i in order]
 
 
-def join_list(items: Sequence[str]) -> str:
-  if len(items) == 1:
-    return items[0]
-  return " , ".join(items[:-1]) + " and " + items[-1]
+def item_nouns(rng: np.random.RandomState, domain: str, n: int) -> List[str]:
+  nouns = LEXICON.domain_nouns[domain]
+  return [nouns[i] for i in rng.choice(len(nouns), n, replace=False)]
 
 
 # ------------------------------------------------------------------------------- facts
@@ -168,15 +180,15 @@ def fact_text(kind: str, fact: Fact, rng: np.random.RandomState) -> str:
   if rel == "lives":
     return f"{s} lives in {value}"
   if rel == "owns":
-    return f"{s} owns a {value}"
+    return f"{s} owns the {value}"
   if rel == "known":
-    return f"{s} is known for its {value}"
+    return f"{s} is known for the {value}"
   raise ValueError(rel)
 
 
 def relations(kind: str) -> Tuple[str, ...]:
-  return {"person": ("attr", "lives", "owns"), "animal": ("attr", "lives"),
-          "town": ("attr", "known")}[kind]
+  return {"person": ("attr", "attr", "lives", "owns"), "animal": ("attr", "attr", "lives"),
+          "town": ("attr", "attr", "known")}[kind]
 
 
 def random_fact(kind: str, subj: str, rel: str, rng: np.random.RandomState) -> Fact:
@@ -191,22 +203,21 @@ def random_fact(kind: str, subj: str, rel: str, rng: np.random.RandomState) -> F
   raise ValueError(rel)
 
 
-def fact_set(kind: str, subj: str, n: int, rng: np.random.RandomState) -> List[Fact]:
-  """`n` facts about `subj` with distinct (relation, attribute) keys."""
-  facts, keys = [], set()
-  while len(facts) < n:
-    f = random_fact(kind, subj, pick(rng, relations(kind)), rng)
-    key = fact_key(f)
-    if key not in keys:
-      keys.add(key)
-      facts.append(f)
-  return facts
-
-
 def fact_key(fact: Fact):
   """What a fact is about: (subject, relation[, attribute]); its value is what it says."""
   subj, rel, value = fact
   return (subj, rel, value[0]) if rel == "attr" else (subj, rel)
+
+
+def fact_set(kind: str, subj: str, n: int, rng: np.random.RandomState) -> List[Fact]:
+  """`n` facts about `subj` with distinct keys."""
+  facts, keys = [], set()
+  while len(facts) < n:
+    f = random_fact(kind, subj, pick(rng, relations(kind)), rng)
+    if fact_key(f) not in keys:
+      keys.add(fact_key(f))
+      facts.append(f)
+  return facts
 
 
 def altered(kind: str, fact: Fact, rng: np.random.RandomState) -> Fact:
@@ -229,170 +240,178 @@ def entailment_class(premise: Sequence[Fact], hypothesis: Fact) -> str:
   return "neutral"
 
 
-def nli_pair(kind: str, label: str, rng: np.random.RandomState, num_facts=(1, 3)):
-  """(premise facts, hypothesis fact) about one or two subjects of `kind` with class `label`."""
+def nli_pair(kind: str, label: str, rng: np.random.RandomState, num_facts=(1, 3),
+             two_subjects: float = 0.0):
+  """(premise facts, hypothesis fact) with class `label`: the hypothesis is an attribute of
+  the premise's (first) subject; other relations are there to be skipped."""
   names = [subjects(kind)[i] for i in rng.choice(len(subjects(kind)), 2, replace=False)]
   n = rng.randint(num_facts[0], num_facts[1] + 1)
-  premise = fact_set(kind, names[0], n, rng) if rng.rand() < 0.5 else \
-      fact_set(kind, names[0], (n + 1) // 2, rng) + fact_set(kind, names[1], n // 2, rng)
-  order = rng.permutation(len(premise))
-  premise = [premise[i] for i in order]
+  premise = fact_set(kind, names[0], n, rng)
+  if rng.rand() < two_subjects:
+    premise += fact_set(kind, names[1], 1, rng)
+  premise = [premise[i] for i in rng.permutation(len(premise))]
+  if label != "neutral" and not any(f[1] == "attr" for f in premise):
+    premise[0] = random_fact(kind, premise[0][0], "attr", rng)
+    if len({fact_key(f) for f in premise}) < len(premise):
+      premise = premise[:1]
   if label == "neutral":
     while True:
-      subj = pick(rng, [f[0] for f in premise])
-      hyp = random_fact(kind, subj, "attr", rng)
+      hyp = random_fact(kind, names[0], "attr", rng)
       if entailment_class(premise, hyp) == "neutral":
         break
   else:
-    base = premise[rng.randint(len(premise))]
+    base = pick(rng, [f for f in premise if f[1] == "attr"])
     hyp = base if label == "entailment" else altered(kind, base, rng)
   return premise, hyp
 
 
-def paraphrase_pair(kind: str, same: int, rng: np.random.RandomState):
-  """(facts A, facts B): B says the same facts as A (same=1) or changes exactly one of them."""
+def paraphrase_pair(kind: str, same: int, rng: np.random.RandomState, num_facts=(2, 2)):
+  """(facts A, facts B) about one subject, at least one an attribute: B says the same facts
+  as A (same=1) or flips the pole of one attribute."""
   subj = pick(rng, subjects(kind))
-  a = fact_set(kind, subj, rng.randint(2, 4), rng)
+  a = [random_fact(kind, subj, "attr", rng)]
+  while len(a) < rng.randint(num_facts[0], num_facts[1] + 1):
+    f = random_fact(kind, subj, pick(rng, relations(kind)), rng)
+    if fact_key(f) not in {fact_key(x) for x in a}:
+      a.append(f)
   b = list(a)
   if not same:
-    if rng.rand() < 0.2:
-      other = pick(rng, [s for s in subjects(kind) if s != subj])
-      b = [(other, r, v) for _, r, v in b]
-    else:
-      i = rng.randint(len(b))
-      b[i] = altered(kind, b[i], rng)
-  order = rng.permutation(len(b))
-  return a, [b[i] for i in order]
+    i = pick(rng, [j for j, f in enumerate(b) if f[1] == "attr"])
+    b[i] = altered(kind, b[i], rng)
+  return a, [b[i] for i in rng.permutation(len(b))]
 
 
 def describe(kind: str, facts: Sequence[Fact], rng: np.random.RandomState) -> str:
-  """Facts about one subject in one sentence: "mira is X , lives in Y and owns a Z"."""
+  """Facts about one subject in one sentence: "mira is X , lives in Y and owns the Z"."""
   s = subject_text(kind, facts[0][0])
   clauses = [fact_text(kind, f, rng)[len(s) + 1:] for f in facts]
   return s + " " + join_list(clauses)
 
 
-def qa_context(kind: str, rel: str, rng: np.random.RandomState, num_subjects=(2, 2)):
-  """(context sentences, question subject, answer) where `rel` facts have unique answers."""
-  names = [subjects(kind)[i] for i in
-           rng.choice(len(subjects(kind)), rng.randint(num_subjects[0], num_subjects[1] + 1),
-                      replace=False)]
-  facts, answers = [], set()
-  for name in names:
-    while True:
-      f = random_fact(kind, name, rel, rng)
-      if f[2] not in answers:
-        answers.add(f[2])
-        break
-    facts.append(f)
-    for extra in fact_set(kind, name, rng.randint(0, 3), rng):
-      if extra[1] != rel:
-        facts.append(extra)
-  target = facts[[i for i, f in enumerate(facts) if f[1] == rel][rng.randint(len(names))]]
-  order = rng.permutation(len(facts))
-  sentences = [fact_text(kind, facts[i], rng) + " ." for i in order]
-  return sentences, target
+def facts_text(kind: str, facts: Sequence[Fact], rng: np.random.RandomState) -> str:
+  return " ".join(fact_text(kind, f, rng) + " ." for f in facts)
+
+
+# ------------------------------------------------------------------------------- topics
+
+TOPIC_SENTENCES = ("people talk about the {n} .", "the {n} is new .", "{p} liked the {n} .",
+                   "{p} said the {n} is popular .", "the {n} and the {m} are popular .",
+                   "{p} talked about the {n} with {q} .", "one {n} is like the {m} .")
+
+
+def topic_sentences(rng: np.random.RandomState, domain: str, n: int) -> List[str]:
+  """`n` sentences about items of `domain` that never name the domain."""
+  out = []
+  for _ in range(n):
+    a, b = item_nouns(rng, domain, 2)
+    p, q = item_people(rng)
+    out.append(pick(rng, TOPIC_SENTENCES).format(n=a, m=b, p=p, q=q))
+  return out
+
+
+def item_people(rng: np.random.RandomState) -> List[str]:
+  return [LEXICON.people[i] for i in rng.choice(len(LEXICON.people), 2, replace=False)]
 
 
 # ------------------------------------------------------------------------------ corpus
 
 REVIEW_FRAMES = {
-    "movie": ("i watched the {n} .", "the {n} is a movie .", "we saw the {n} ."),
+    "movie": ("i watched the {n} .", "the {n} is a movie .", "we saw the {n} last night ."),
+    "book": ("i read the {n} .", "the {n} is a book .", "we finished the {n} ."),
     "product": ("i bought the {n} .", "the {n} is a product .", "we used the {n} ."),
-    "restaurant": ("we ate at the {n} .", "the {n} is a restaurant .", "i had a meal at the {n} ."),
-    "book": ("i read the {n} .", "the {n} is a book .", "we read the {n} ."),
+    "restaurant": ("we ate at the {n} .", "the {n} is a restaurant .",
+                   "i had dinner at the {n} ."),
+    "game": ("i played the {n} .", "the {n} is a game .", "we played the {n} ."),
+    "hotel": ("we stayed at the {n} .", "the {n} is a hotel .", "i slept at the {n} ."),
 }
 
 
-def _corpus_review(rng) -> Tuple[List[str], List[int]]:
+def _review(rng) -> Tuple[List[str], List[Tuple[int, str]]]:
   domain = pick(rng, DOMAINS)
   pol = rng.randint(2)
-  words = pick(rng, REVIEW_FRAMES[domain]).format(n=pick(rng, LEXICON.domain_nouns[domain]))
-  words += " it was " + join_list(polar_phrases(rng, pol, rng.randint(1, 4))) + " ."
-  words = words.split()
-  salient = []
-  if rng.rand() < 0.8:
+  text = pick(rng, REVIEW_FRAMES[domain]).format(n=pick(rng, LEXICON.domain_nouns[domain]))
+  text += " it was " + join_list(polar_phrases(rng, pol, rng.randint(1, 4))) + " ."
+  words = text.split()
+  if rng.rand() < 0.85:
     words += ["overall", "it", "was"]
-    salient.append(len(words))
-    words += [pick(rng, VERDICTS[pol]), "."]
-  return words, salient
+    return words + [VERDICTS[pol], "."], [(len(words), "sentiment")]
+  return words, []
 
 
-def _corpus_facts(rng) -> Tuple[List[str], List[int]]:
+def _topic(rng) -> Tuple[List[str], List[Tuple[int, str]]]:
+  domain = pick(rng, DOMAINS)
+  words = " ".join(topic_sentences(rng, domain, rng.randint(1, 3))).split()
+  words += ["the", "topic", "is"]
+  return words + [domain, "."], [(len(words), "topic")]
+
+
+def _claim(rng) -> Tuple[List[str], List[Tuple[int, str]]]:
   kind = pick(rng, ("person", "animal", "town"))
-  names = [subjects(kind)[i] for i in rng.choice(len(subjects(kind)), 2, replace=False)]
-  facts = fact_set(kind, names[0], rng.randint(1, 4), rng)
-  if rng.rand() < 0.3:
-    facts += fact_set(kind, names[1], rng.randint(1, 3), rng)
-  words = " ".join(fact_text(kind, facts[i], rng) + " ." for i in rng.permutation(len(facts)))
-  words, salient = words.split(), []
-  style = rng.randint(3)
-  if style == 0:  # a claim about what was said, and whether it holds
-    label = NLI_CLASSES[rng.randint(3)]
-    if label == "neutral":
-      hyp = random_fact(kind, pick(rng, [f[0] for f in facts]), "attr", rng)
-      label = entailment_class(facts, hyp)
-    else:
-      base = facts[rng.randint(len(facts))]
-      hyp = base if label == "entailment" else altered(kind, base, rng)
-    words += ("so , " + fact_text(kind, hyp, rng) + " ?").split()
-    salient.append(len(words))
-    words += [pick(rng, JUDGEMENTS[label]), "."]
-  elif style == 1:  # a restatement that may or may not say the same thing
-    same = rng.randint(2)
-    a, b = paraphrase_pair(kind, same, rng)
-    words += ("in other words " + describe(kind, a, rng) + " ; " + describe(kind, b, rng)
-              + " . these mean").split()
-    salient.append(len(words))
-    words += [pick(rng, SAMENESS[same]), "things", "."]
-  else:  # recall of a stated fact
-    f = facts[rng.randint(len(facts))]
-    subj = subject_text(kind, f[0])
-    if f[1] == "lives":
-      words += f"where does {subj} live ?".split()
-      salient.append(len(words))
-      words += [f[2], "."]
-    elif f[1] == "owns":
-      words += f"who owns the {f[2]} ?".split()
-      salient.append(len(words))
-      words += [f[0], "."]
-    elif f[1] == "known":
-      words += f"what is {subj} known for ?".split()
-      salient.append(len(words))
-      words += [f[2], "."]
-    else:
-      words += ("so " + subj + " is").split()
-      salient.append(len(words))
-      words += [LEXICON.value_word(f[2][0], f[2][1], rng), "."]
+  label = pick(rng, NLI_CLASSES)
+  premise, hyp = nli_pair(kind, label, rng)
+  words = (facts_text(kind, premise, rng) + " so , " + fact_text(kind, hyp, rng)
+           + " ?").split()
+  return words + [JUDGEMENTS[label], "."], [(len(words), "nli")]
+
+
+def _restatement(rng) -> Tuple[List[str], List[Tuple[int, str]]]:
+  kind = pick(rng, ("person", "animal", "town"))
+  same = rng.randint(2)
+  a, b = paraphrase_pair(kind, same, rng)
+  words = (describe(kind, a, rng) + " . " + describe(kind, b, rng)
+           + " . the two sentences are").split()
+  return words + [SAMENESS[same], "."], [(len(words), "paraphrase")]
+
+
+PARAGRAPHS = {"sentiment": _review, "topic": _topic, "nli": _claim,
+              "paraphrase": _restatement}
+# How often each rule's paragraphs appear: the harder rules (a lookup across facts) more.
+PARAGRAPH_RATES = {"sentiment": 0.25, "topic": 0.1, "nli": 0.35, "paraphrase": 0.3}
+
+
+def _paragraph(rng: np.random.RandomState):
+  family = FAMILIES[rng.choice(len(FAMILIES), p=[PARAGRAPH_RATES[f] for f in FAMILIES])]
+  return PARAGRAPHS[family](rng)
+
+
+def corpus_document(rng: np.random.RandomState, max_words: int = 34
+                    ) -> Tuple[List[str], List[Tuple[int, str]]]:
+  """One paragraph of one rule, sometimes after an unrelated one; returns the words and the
+  (index, family) of each salient word (verdict, topic, judgement, sameness)."""
+  words, salient = _paragraph(rng)
+  if rng.rand() < 0.2:
+    before, _ = _paragraph(rng)
+    if len(before) + len(words) <= max_words:
+      salient = [(i + len(before), f) for i, f in salient]
+      words = before + words
   return words, salient
 
 
-def corpus_document(rng: np.random.RandomState) -> Tuple[List[str], List[int]]:
-  """One or two paragraphs (a review, or facts with a claim, restatement or recall);
-  returns the words and the indices of salient words (verdicts, judgements, answers)."""
-  words, salient = [], []
-  for _ in range(1 if rng.rand() < 0.75 else 2):
-    w, s = (_corpus_review if rng.rand() < 0.5 else _corpus_facts)(rng)
-    salient += [i + len(words) for i in s]
-    words += w
-  return words, salient
-
-
-def corpus_example(rng: np.random.RandomState, max_input_words: int = 26,
-                   salient_rate: float = 0.8) -> Tuple[str, str]:
-  """A prefix-LM pair (inputs, targets): a document cut at a word, the next 1-4 words.
+def corpus_example(rng: np.random.RandomState, salient_rate: float = 0.9) -> Tuple[str, str]:
+  """A prefix-LM pair (inputs, targets): a whole document cut at a word, the next 1-3 words.
 
   Most cuts fall just before a salient word, so the continuation to predict is mostly what
-  a reader infers (a verdict, a judgement, a recalled fact) rather than glue words: a tiny
-  model trained for minutes learns those associations only if they are dense.
+  a reader infers rather than glue words: a tiny model learns those associations in
+  minutes only if they are dense.
   """
   words, salient = corpus_document(rng)
   if salient and rng.rand() < salient_rate:
-    cut = pick(rng, salient)
+    cut = pick(rng, salient)[0]
   else:
     cut = rng.randint(2, len(words))
-  return (" ".join(words[max(0, cut - max_input_words):cut]),
-          " ".join(words[cut:cut + rng.randint(1, 5)]))
+  return " ".join(words[:cut]), " ".join(words[cut:cut + rng.randint(1, 4)])
+
+
+def salient_examples(split: str, family: str, n: int) -> List[Tuple[str, str]]:
+  """`n` (prefix, salient word) pairs of `family` from the corpus's `split` documents."""
+  rng = seeded_rng("synthetic_language", "salient", split, family)
+  out = []
+  while len(out) < n:
+    words, salient = corpus_document(rng)
+    for i, f in salient:
+      if f == family:
+        out.append((" ".join(words[:i]), words[i]))
+  return out[:n]
 
 
 def corpus_rng(split: str) -> np.random.RandomState:

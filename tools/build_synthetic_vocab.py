@@ -3,9 +3,11 @@
   python tools/build_synthetic_vocab.py            # writes spot_jax/assets/synthetic_spm.model
   python tools/build_synthetic_vocab.py --check    # retrains in memory, compares with the file
 
-The text is generated (task rows of every synthetic task plus corpus documents), the
-trainer runs single-threaded on unshuffled input, so a rebuild is byte-identical. Ids as T5:
-pad 0, eos 1, unk 2, no bos.
+A word-level model: every word of the language (the lexicon, the glue words, every task's
+field words) is one piece, as a pretrained LM's vocabulary covers its frequent words, so the
+backbone reads and emits whole words. The text is generated (the lexicon, task rows and
+corpus documents); the trainer runs single-threaded on unshuffled input, so a rebuild is
+byte-identical. Ids as T5: pad 0, eos 1, unk 2, no bos.
 """
 import argparse
 import hashlib
@@ -13,36 +15,37 @@ import io
 import os
 import sys
 
-import numpy as np
 import sentencepiece as spm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(ROOT, "spot_jax", "assets", "synthetic_spm.model")
-VOCAB_SIZE = 512
 ROWS_PER_TASK = 1000
-CORPUS_DOCUMENTS = 20000
+CORPUS_EXAMPLES = 5000
 
 
 def training_lines():
-  """Generated text: inputs and targets of every synthetic task, then corpus documents."""
+  """Generated text: every word of the lexicon, task rows of every synthetic task, then
+  corpus examples."""
   from spot_jax.tasks import synthetic_language as lang
-  from spot_jax.tasks.synthetic import SPECS, iter_rows
+  from spot_jax.tasks.synthetic import CORPUS_TASK, SPECS, iter_rows
+  yield " ".join(sorted(lang.ENGLISH)) + " " + " ".join(lang.LEXICON.words())
   for name in SPECS:
     for inputs, targets in iter_rows(name, "train", ROWS_PER_TASK):
       yield inputs
       yield targets
-  rng = np.random.RandomState(20)
-  for _ in range(CORPUS_DOCUMENTS):
-    yield " ".join(lang.corpus_document(rng)[0])
+  for inputs, targets in iter_rows(CORPUS_TASK, "train", CORPUS_EXAMPLES):
+    yield inputs + " " + targets
 
 
-def train(vocab_size: int = VOCAB_SIZE) -> bytes:
+def train() -> bytes:
+  lines = list(training_lines())
+  words = {w for line in lines for w in line.split()}
   model = io.BytesIO()
   spm.SentencePieceTrainer.train(
-      sentence_iterator=training_lines(), model_writer=model, vocab_size=vocab_size,
-      model_type="unigram", character_coverage=1.0, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+      sentence_iterator=iter(lines), model_writer=model, vocab_size=len(words) + 3,
+      model_type="word", character_coverage=1.0, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
       num_threads=1, shuffle_input_sentence=False, input_sentence_size=0,
-      split_digits=True, byte_fallback=False, minloglevel=2)
+      byte_fallback=False, minloglevel=2)
   return model.getvalue()
 
 
