@@ -47,6 +47,8 @@ SHORT_FLAGS = {
     "targets": ("TARGETS", str, "+"),
     "inits": ("INITS", str, "+"),
     "metric": ("SIMILARITY_METRIC", str, None),
+    "target_eval_points": ("TARGET_EVAL_POINTS", int, None),
+    "target_score": ("TARGET_SCORE", str, None),
 }
 
 
@@ -61,6 +63,9 @@ def _parser():
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+  # Before TensorFlow and XLA load: their C++ info and warning lines are not the study's.
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  import logging
   import gin
   from spot_jax import gin_utils, paths, settings
   from spot_jax.transfer import study
@@ -79,6 +84,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if value is not None:
       bindings.append(f"{macro} = {list(value) if nargs else value!r}")
   gin_utils.setup_logging()
+  # The console shows the study's progress and results: seqio's and TensorFlow's per-run
+  # notices (uncached sources, padding, evaluator loggers) repeat for each of its runs.
+  logging.getLogger("absl").setLevel(logging.ERROR)
   gin.clear_config()  # a command's own config, also when called twice in one process
   search = [p.strip() for p in args.gin_search_paths.split(",") if p.strip()]
   gin_utils.parse_gin(args.gin_file or [DEFAULT_GIN], bindings, search, finalize=False)

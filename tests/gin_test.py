@@ -158,6 +158,9 @@ def test_the_glue_study_recipe_is_a_base_study_of_registered_tasks():
   assert cfg.initial_checkpoint.endswith("t5_1_1_lm100k_base/checkpoint_1100000")
   assert cfg.problems(known_tasks=names.ALL_TASKS) == []
   assert {cfg.family(t) for t in cfg.targets} == {"nli", None}  # BoolQ is in no family
+  # SPoT's protocol: the best validation checkpoint's score, SPoT's similarity.
+  assert (cfg.target_score, cfg.target_eval_points, cfg.metric) == ("best", 1,
+                                                                     "cosine_per_token")
   assert all(cfg.task_labels(t) for t in (*cfg.sources, *cfg.targets))
 
 
@@ -169,6 +172,7 @@ def test_the_embedded_study_is_the_main_jobs_default():
   assert cfg.model_config == embedded.backbone_config()
   assert cfg.initial_checkpoint == embedded.backbone_path()
   assert cfg.out_dir == os.path.abspath("spot_jax_demo")
+  assert cfg.probe_token == embedded.probe_token_id()  # the shipped vocabulary's '.'
 
 
 def test_prompt_tuning_defaults_are_spots():

@@ -151,3 +151,77 @@ def comparisons(results: Sequence[Mapping[str, Any]], targets: Sequence[str],
       diff = paired_difference(results, a, b, targets)
       out.append(dict(diff, conclusion=conclusion(diff)))
   return out
+
+
+def relation_differences(source_scores: Sequence[Mapping[str, Any]],
+                         keys: Sequence[str] = ("score", "auc")) -> Dict[str, Any]:
+  """Transfer by the source's relation to the target, paired by (target, seed): for each
+  pair the mean score over its same-family sources minus the mean over its other-family
+  sources (and minus its label-control sources: another family with the target's label
+  words), with Student's t interval over the pairs. Per score key (final/best and AUC)."""
+  from spot_jax.transfer.study_config import LABEL_CONTROL, OTHER_FAMILY, SAME_FAMILY
+  out: Dict[str, Any] = {}
+  for key in keys:
+    cells: Dict[Tuple[str, int], Dict[str, List[float]]] = {}
+    for s in source_scores:
+      if s.get("relation") is None or s.get(key) is None:
+        continue
+      cells.setdefault((str(s["target"]), int(s["seed"])), {}).setdefault(
+          s["relation"], []).append(float(s[key]))
+    means: Dict[str, List[float]] = {}
+    for groups in cells.values():
+      for relation, values in groups.items():
+        means.setdefault(relation, []).append(float(np.mean(values)))
+    result: Dict[str, Any] = {"mean_by_relation": {r: float(np.mean(v))
+                                                   for r, v in means.items()}}
+    for name, other in (("same_minus_other_family", OTHER_FAMILY),
+                        ("same_minus_label_control", LABEL_CONTROL)):
+      diffs = [float(np.mean(g[SAME_FAMILY]) - np.mean(g[other]))
+               for g in cells.values() if SAME_FAMILY in g and other in g]
+      targets = sorted({t for (t, _), g in cells.items() if SAME_FAMILY in g and other in g})
+      if diffs:
+        ci = interval(diffs)
+        result[name] = dict(ci, verdict=verdict(ci), targets=targets)
+      else:
+        result[name] = None
+    out[key] = result
+  return out
+
+
+def indicator_comparison(pairs: Sequence[Mapping[str, Any]], indicators: Sequence[str],
+                         neuron_indicator: str, n_resamples: int = 2000
+                         ) -> Optional[Dict[str, Any]]:
+  """Which indicator predicts transfer best (Su et al. §5): each indicator's Spearman rho
+  with the pairs' transfer values, and the activated-neuron indicator's rho minus the best
+  embedding similarity's, with a paired bootstrap 95% interval over the pairs (scipy)."""
+  if len(pairs) < 4:
+    return None
+  y = np.array([p["value"] for p in pairs], np.float64)
+  if np.ptp(y) == 0:
+    return {"spearman": {}, "best": None, "note": "constant transfer values"}
+  rho = {}
+  for name in indicators:
+    x = np.array([p[name] for p in pairs], np.float64)
+    rho[name] = None if np.ptp(x) == 0 else float(scipy_stats.spearmanr(x, y)[0])
+  ranked = [n for n in indicators if rho[n] is not None]
+  out: Dict[str, Any] = {"spearman": rho, "best": max(ranked, key=rho.get) if ranked else None,
+                         "n": len(pairs), "neurons_minus_best_embedding": None, "note": None}
+  embeddings = [n for n in ranked if n != neuron_indicator]
+  if neuron_indicator in ranked and embeddings:
+    best_embedding = max(embeddings, key=rho.get)
+    a = np.array([p[neuron_indicator] for p in pairs], np.float64)
+    b = np.array([p[best_embedding] for p in pairs], np.float64)
+
+    def statistic(a, b, y):
+      ra, rb = scipy_stats.spearmanr(a, y)[0], scipy_stats.spearmanr(b, y)[0]
+      return np.nan_to_num(ra) - np.nan_to_num(rb)
+
+    boot = scipy_stats.bootstrap((a, b, y), statistic, paired=True, vectorized=False,
+                                 n_resamples=n_resamples, method="percentile",
+                                 random_state=np.random.default_rng(0))
+    ci = {"mean": float(rho[neuron_indicator] - rho[best_embedding]),
+          "low": float(boot.confidence_interval.low),
+          "high": float(boot.confidence_interval.high)}
+    out["neurons_minus_best_embedding"] = dict(ci, verdict=verdict(ci),
+                                               embedding=best_embedding)
+  return out

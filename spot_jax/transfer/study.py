@@ -51,6 +51,64 @@ COMPARISONS = (
 )
 
 
+def learning_curve_scores(curve: Sequence[Sequence[float]]) -> Dict[str, float]:
+  """A target run's scores from its validation curve `[[step, score], ...]`: the best (SPoT's
+  reported checkpoint), the final, and the area under the curve as the mean score over its
+  evenly spaced points."""
+  if not curve:
+    raise ValueError("a learning curve needs at least one validation")
+  values = [float(v) for _, v in curve]
+  return {"best": max(values), "final": values[-1], "auc": float(np.mean(values))}
+
+
+def majority_score(task: str, lengths: Optional[Mapping[str, int]], num_examples: Optional[int],
+                   split: str = "validation") -> float:
+  """Accuracy of always answering a task's most frequent target on the validation examples
+  its runs are scored on (the first `num_examples`, unshuffled, as seqio's Evaluator takes
+  them): the bar a classifier must clear, beside uniform chance."""
+  import seqio
+  ds = seqio.get_mixture_or_task(task).get_dataset(
+      dict(lengths) if lengths else None, split=split, shuffle=False, use_cached=False)
+  if num_examples:
+    ds = ds.take(num_examples)
+  targets = [bytes(ex["targets_pretokenized"]).decode() for ex in ds.as_numpy_iterator()]
+  if not targets:
+    raise ValueError(f"{task}: no {split} examples to take a majority class from")
+  counts: Dict[str, int] = {}
+  for t in targets:
+    counts[t] = counts.get(t, 0) + 1
+  return 100.0 * max(counts.values()) / len(targets)
+
+
+def _neuron_indicator() -> str:
+  from spot_jax.transfer import indicators
+  return indicators.ON
+
+
+def zero_shot_by_relation(matrix: Mapping[str, Any], cfg: StudyConfig) -> Dict[str, Any]:
+  """Zero-shot scores of source prompts on other tasks, grouped by the pair's relation, and
+  within-family against other-family (and against the label control) with Welch intervals."""
+  groups: Dict[str, List[float]] = {}
+  for k, row in enumerate(matrix["raw"]):
+    source = matrix["prompts"][k].split("/")[0]
+    for t, value in enumerate(row):
+      task = matrix["tasks"][t]
+      relation = cfg.relation(source, task)
+      if value is None or task == source or relation is None:
+        continue
+      groups.setdefault(relation, []).append(float(value))
+  from spot_jax.transfer.study_config import LABEL_CONTROL, OTHER_FAMILY, SAME_FAMILY
+  same = groups.get(SAME_FAMILY, [])
+  out = {"groups": groups,
+         "means": {g: float(np.mean(v)) for g, v in groups.items()},
+         "same_minus_other_family": None, "same_minus_label_control": None}
+  for key, other in (("same_minus_other_family", OTHER_FAMILY),
+                     ("same_minus_label_control", LABEL_CONTROL)):
+    if len(same) >= 2 and len(groups.get(other, [])) >= 2:
+      out[key] = statistics.group_difference(same, groups[other])
+  return out
+
+
 class Progress:
   """Console lines per finished run with an ETA from the examples trained so far."""
 
@@ -112,6 +170,7 @@ class Study:
     self.library_root = cfg.library_dir or os.path.join(cfg.out_dir, "library")
     self.results: List[Dict[str, Any]] = []
     self.pairs: List[Dict[str, Any]] = []
+    self.source_scores: List[Dict[str, Any]] = []  # every source's transfer, per target seed
     self.rankings: Dict[str, List[Dict[str, Any]]] = {}
     self.data: Dict[tuple, Dict[str, Any]] = {}
     self.progress = Progress(*self._planned())
@@ -335,18 +394,21 @@ class Study:
     def finish(out):
       if out["best"] is None:
         raise ValueError(f"target run {run_dir} recorded no validation score")
-      _write_json(done, {"score": float(out["best"]["metric_value"]), "best": out["best"],
-                         "seed": seed, "init": key})
+      name = out["best"]["metric_name"]
+      curve = [[int(h["step"]), float(h[name])] for h in out["history"] if "eval" in h]
+      scores = learning_curve_scores(curve)
+      _write_json(done, {"score": scores[cfg.target_score], **scores, "curve": curve,
+                         "best_checkpoint": out["best"], "seed": seed, "init": key})
 
     return _Run("targets", f"{target} {key} seed{seed}", run_dir, target, seed,
                 cfg.target_steps, cfg.target_batch_size, factory,
-                eval_period=cfg.target_steps, save_steps=(0,),
+                eval_period=cfg.target_steps // cfg.target_eval_points, save_steps=(0,),
                 done=functools.partial(os.path.exists, done), finish=finish)
 
-  def _score(self, target: str, key: str, seed: int) -> float:
+  def _score(self, target: str, key: str, seed: int, which: Optional[str] = None) -> float:
     path = os.path.join(self.cfg.out_dir, "targets", target, key, f"seed{seed}", "score.json")
     with open(path) as f:
-      return float(json.load(f)["score"])
+      return float(json.load(f)[which or "score"])
 
   def _plan_target(self, library: PromptLibrary, target: str, embedding: str
                    ) -> Dict[str, Any]:
@@ -410,34 +472,44 @@ class Study:
       self._collect(target, plan, [key for key, _ in inits])
 
   def _collect(self, target: str, plan: Mapping[str, Any], keys: Sequence[str]) -> None:
-    """The results rows of a target's finished runs, and its (source, target) pairs."""
+    """The results rows of a target's finished runs, each source's transfer to it per seed
+    (with the pair's relation), and its (source, target) pairs."""
     cfg = self.cfg
     sweep, k = plan["sweep"], plan["k"]
     per_source = {r.task: [] for r in sweep}
     for seed in cfg.target_seeds:
       rows: Dict[str, Dict[str, Any]] = {}
-      row = lambda init, score, **info: rows.__setitem__(init, dict(
-          target=target, init=init, seed=seed, step=cfg.target_steps, score=score, **info))
       score = {key: self._score(target, key, seed) for key in keys}
+      auc = {key: self._score(target, key, seed, "auc") for key in keys}
+
+      def row(init, key, **info):
+        value = score[key] if isinstance(key, str) else float(np.mean([score[k] for k in key]))
+        area = auc[key] if isinstance(key, str) else float(np.mean([auc[k] for k in key]))
+        rows[init] = dict(target=target, init=init, seed=seed, step=cfg.target_steps,
+                          score=value, auc=area, **info)
+
       for key in ("random_uniform", "class_labels", "top_k_weighted_average"):
         if key in score:
-          row(key, score[key])
+          row(key, key)
       if "top_k_mixture" in score:
-        row("top_k_mixture", score["top_k_mixture"], sources=plan["mixture"][1])
+        row("top_k_mixture", "top_k_mixture", sources=plan["mixture"][1])
       by_source = {r.task: score[f"from_{r.task}"] for r in sweep}
       for task, value in by_source.items():
         per_source[task].append(value)
+        self.source_scores.append({"target": target, "seed": seed, "source": task,
+                                   "relation": cfg.relation(task, target), "score": value,
+                                   "auc": auc[f"from_{task}"]})
       if sweep:
         top = sweep[0].task
         if "spot_top1" in cfg.inits:
-          row("spot_top1", by_source[top], source=top)
+          row("spot_top1", f"from_{top}", source=top)
         if "best_of_top_k" in cfg.inits:
           best = max(sweep[:k], key=lambda r: by_source[r.task]).task
-          row("best_of_top_k", by_source[best], source=best)
+          row("best_of_top_k", f"from_{best}", source=best)
         if "oracle" in cfg.inits:
           best = max(sweep, key=lambda r: by_source[r.task]).task
-          row("oracle", by_source[best], source=best)
-          row(AVERAGE_SOURCE, float(np.mean(list(by_source.values()))))
+          row("oracle", f"from_{best}", source=best)
+          row(AVERAGE_SOURCE, tuple(f"from_{r.task}" for r in sweep))
       self.results += [rows[i] for i in (*INITS, AVERAGE_SOURCE) if i in rows]
     base = [r["score"] for r in self.results
             if r["target"] == target and r["init"] == BASELINE]
@@ -468,15 +540,26 @@ class Study:
           self.pairs, os.path.join(out, "similarity_vs_transfer.png"), families=families)
     comparisons = statistics.comparisons(self.results, list(cfg.targets), COMPARISONS)
     chance = {t: study_report.chance_score(cfg.task_labels(t)) for t in cfg.targets}
+    majority = {t: (majority_score(t, cfg.lengths(t), cfg.num_eval_examples)
+                    if cfg.task_labels(t) else None) for t in cfg.targets}
+    auc_rows = [dict(r, score=r["auc"]) for r in rows if r.get("auc") is not None]
     data = {"config": cfg.to_json(), "results": self.results, "table": table,
+            "auc_table": study_report.results_table(auc_rows, baseline=BASELINE)
+            if table is not None and len(auc_rows) == len(rows) else None,
             "comparisons": comparisons, "similarity": sim, "displacement": moved,
             "rankings": self.rankings, "transfer_pairs": self.pairs, "correlation": corr,
-            "chance": chance,
+            "chance": chance, "majority": majority, "source_scores": self.source_scores,
+            "transfer_by_relation": statistics.relation_differences(self.source_scores),
             "zero_shot": None if zero is None else {
                 "raw": zero["matrix"]["raw"], "prompts": zero["matrix"]["prompts"],
                 "tasks": zero["matrix"]["tasks"], "note": zero["note"],
+                "by_relation": zero_shot_by_relation(zero["matrix"], cfg),
                 "pooled_indicators": zero["indicators"]["pooled"] if zero["indicators"]
-                else None}}
+                else None,
+                "indicator_comparison": statistics.indicator_comparison(
+                    zero["indicators"]["pairs"], zero["indicators"]["indicators"],
+                    neuron_indicator=_neuron_indicator())
+                if zero["indicators"] else None}}
     _write_json(os.path.join(out, "similarity.json"), sim)
     _write_json(os.path.join(out, "transfer_pairs.json"), self.pairs)
     _write_json(os.path.join(out, "study.json"), data)

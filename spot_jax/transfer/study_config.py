@@ -14,6 +14,16 @@ BASELINE = "random_uniform"
 INITS = ("random_uniform", "class_labels", "spot_top1", "best_of_top_k",
          "top_k_weighted_average", "top_k_mixture", "oracle")
 AVERAGE_SOURCE = "average_source"  # the mean over all sources' runs at a seed (a reference)
+# What a target run's score is: SPoT's best validation score (the checkpoint it reports), the
+# score at the last step, or the area under the validation curve (mean over its points).
+TARGET_SCORES = ("best", "final", "auc")
+# How a source relates to a target, from the tasks' families and label words.
+SAME_FAMILY = "same family"
+LABEL_CONTROL = "label control"  # another family with the target's label words
+OTHER_FAMILY = "other family"
+SAME_FAMILY_OTHER_LABELS = "same family, other labels"
+
+
 def _positive_int(value) -> bool:
   return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
@@ -39,6 +49,8 @@ class StudyConfig:
   inits: Sequence[str] = INITS
   metric: str = similarity.DEFAULT_METRIC
   num_eval_examples: Optional[int] = 100
+  target_eval_points: int = 1  # validations per target run, evenly spaced, the last at the end
+  target_score: str = "best"  # one of TARGET_SCORES
   task_feature_lengths: Optional[Mapping[str, int]] = None  # every task's, unless below
   feature_lengths: Optional[Mapping[str, Mapping[str, int]]] = None  # per task
   labels: Optional[Mapping[str, Sequence[str]]] = None  # per task; else the registry's
@@ -68,7 +80,7 @@ class StudyConfig:
     """Every setting that cannot run, one message each naming the flag and the value."""
     out = []
     for name in ("source_steps", "embedding_step", "target_steps", "prompt_length",
-                 "source_batch_size", "target_batch_size", "top_k"):
+                 "source_batch_size", "target_batch_size", "top_k", "target_eval_points"):
       value = getattr(self, name)
       optional = name in ("prompt_length", "source_batch_size", "target_batch_size")
       if not _positive_int(value) and not (optional and value is None):
@@ -79,6 +91,12 @@ class StudyConfig:
         self.embedding_step > self.source_steps:
       out.append(f"--embedding_step {self.embedding_step}: the task embedding is the prompt "
                  f"at that step, so it must be at most --source_steps ({self.source_steps})")
+    if _positive_int(self.target_eval_points) and _positive_int(self.target_steps) and \
+        self.target_steps % self.target_eval_points:
+      out.append(f"--target_eval_points {self.target_eval_points}: must divide --target_steps "
+                 f"({self.target_steps}), so the validations fall on evenly spaced steps")
+    if self.target_score not in TARGET_SCORES:
+      out.append(f"--target_score {self.target_score!r}: expected one of {list(TARGET_SCORES)}")
     if self.num_eval_examples is not None and not _positive_int(self.num_eval_examples):
       out.append(f"--num_eval_examples {self.num_eval_examples!r}: expected a positive "
                  "integer")
@@ -147,6 +165,18 @@ class StudyConfig:
 
   def family(self, task: str) -> Optional[str]:
     return self.families.get(task) or registry_family(task)
+
+  def relation(self, source: str, target: str) -> Optional[str]:
+    """SAME_FAMILY, LABEL_CONTROL, OTHER_FAMILY or SAME_FAMILY_OTHER_LABELS; None when a
+    family or a label set is unknown."""
+    fs, ft = self.family(source), self.family(target)
+    ls, lt = self.task_labels(source), self.task_labels(target)
+    if fs is None or ft is None or ls is None or lt is None:
+      return None
+    same_labels = tuple(ls) == tuple(lt)
+    if fs == ft:
+      return SAME_FAMILY if same_labels else SAME_FAMILY_OTHER_LABELS
+    return LABEL_CONTROL if same_labels else OTHER_FAMILY
 
 
 def registry_labels(task: str) -> Optional[Tuple[str, ...]]:

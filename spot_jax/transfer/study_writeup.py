@@ -29,19 +29,23 @@ def claims(data: Mapping[str, Any]) -> List[Dict[str, Any]]:
   """SPoT's phenomena, each with whether this study's data support it and the evidence."""
   out = []
   table, chance = data.get("table"), data.get("chance") or {}
+  majority = data.get("majority") or {}
   if table:
     above, below = [], []
     for t in table["targets"]:
       cells = table["cells"][t]
       best = max(cells, key=lambda m: cells[m]["mean"])
-      cell, c = cells[best], chance.get(t)
-      if c is None:
+      cell = cells[best]
+      bar, name = (majority[t], "majority") if majority.get(t) is not None else \
+          (chance.get(t), "chance")
+      if bar is None:
         continue
-      ok = cell["low"] is not None and cell["low"] > c
+      ok = cell["low"] is not None and cell["low"] > bar
       (above if ok else below).append(
-          f"{t}: {best} {statistics.fmt_interval(cell)} vs chance {c:.1f}")
+          f"{t}: {best} {statistics.fmt_interval(cell)} vs {name} {bar:.1f}")
     if above or below:
-      out.append({"claim": "every target clearly above chance from its best init",
+      what = "its majority baseline" if majority else "chance"
+      out.append({"claim": f"every target clearly above {what} from its best init",
                   "holds": not below and bool(above),
                   "evidence": "; ".join(above + below)})
   for a, b, text in (("spot_top1", "random_uniform", "SPoT transfer (top-1) beats random init"),
@@ -71,7 +75,49 @@ def claims(data: Mapping[str, Any]) -> List[Dict[str, Any]]:
                              f"{corr['spearman_p']:.2g}), Pearson r = {corr['pearson_r']:.2f} "
                              f"(p = {corr['pearson_p']:.2g}) over {corr['n']} (source, target) "
                              "pairs, each the mean over target seeds")})
+  by_relation = (data.get("transfer_by_relation") or {}).get("score") or {}
+  for key, text in (("same_minus_other_family",
+                     "same-family sources transfer better than other-family sources"),
+                    ("same_minus_label_control",
+                     "the label-control source (another family, the target's label words) "
+                     "transfers less than same-family sources")):
+    ci = by_relation.get(key)
+    if ci:
+      out.append({"claim": text, "holds": ci["verdict"] == "better",
+                  "evidence": (f"mean over same-family sources minus the other group, paired "
+                               f"by (target, seed): {_interval(ci)}, n = {ci['n']} on "
+                               f"{', '.join(ci['targets'])}")})
+  zero = data.get("zero_shot") or {}
+  rel = zero.get("by_relation") or {}
+  for key, text in (("same_minus_other_family",
+                     "zero-shot transfer within a family exceeds transfer across families "
+                     "(Su et al.)"),
+                    ("same_minus_label_control",
+                     "zero-shot transfer within a family exceeds the label control's")):
+    ci = rel.get(key)
+    if ci and ci.get("mean") is not None:
+      out.append({"claim": text, "holds": ci["verdict"] == "better",
+                  "evidence": (f"within family {_fmt(ci['within_mean'], 1)} (n = "
+                               f"{ci['n_within']} prompt-task pairs), other group "
+                               f"{_fmt(ci['across_mean'], 1)} (n = {ci['n_across']}); "
+                               f"difference {_interval(ci)} (Welch)")})
+  comp = zero.get("indicator_comparison") or {}
+  diff = comp.get("neurons_minus_best_embedding")
+  if diff:
+    rho = comp["spearman"]
+    out.append({"claim": "activated-neuron overlap predicts zero-shot transfer better than "
+                         "task-embedding similarity (Su et al.)",
+                "holds": diff["verdict"] == "better",
+                "evidence": ("Spearman ρ: " + ", ".join(
+                    f"{n} {_fmt(v, 2)}" for n, v in rho.items()) + f"; best {comp['best']}; "
+                    f"neurons minus {diff['embedding']}: {_interval(diff, 2)} (paired "
+                    f"bootstrap over {comp['n']} pairs)")})
   return out
+
+
+def _interval(ci: Mapping[str, Any], digits: int = 1) -> str:
+  return (f"{ci['mean']:+.{digits}f}, 95% CI [{ci['low']:+.{digits}f}, "
+          f"{ci['high']:+.{digits}f}]")
 
 
 def markdown(data: Mapping[str, Any]) -> str:
@@ -104,6 +150,29 @@ def markdown(data: Mapping[str, Any]) -> str:
     if chance:
       lines.append("Chance (uniform guess over the label words): " + ", ".join(
           f"{t} {c:.1f}" for t, c in chance.items()) + ".")
+    majority = {t: c for t, c in (data.get("majority") or {}).items() if c is not None}
+    if majority:
+      lines.append("Majority class (always its most frequent answer, on the same validation "
+                   "examples): " + ", ".join(f"{t} {c:.1f}" for t, c in majority.items())
+                   + ".")
+  if data.get("auc_table"):
+    lines += ["", study_report.results_markdown(data["auc_table"]).replace(
+        "# Target-task results", "## Area under the target learning curve (mean validation "
+        "score over the curve's points)")]
+  by_relation = data.get("transfer_by_relation") or {}
+  if any((v or {}).get("mean_by_relation") for v in by_relation.values()):
+    lines += ["", "## Transfer by the source's relation to the target", "",
+              "Mean target score from a source's prompt, by how the source relates to the "
+              "target (same family = same skill and label words; label control = another "
+              "family with the target's label words; other family = neither).", ""]
+    for key, result in by_relation.items():
+      means = result.get("mean_by_relation") or {}
+      lines.append(f"- {key}: " + ", ".join(f"{r} {v:.1f}" for r, v in sorted(means.items())))
+  zero_rel = (data.get("zero_shot") or {}).get("by_relation") or {}
+  if zero_rel.get("means"):
+    lines += ["", "Zero-shot (untrained source prompts on other tasks), mean score by "
+              "relation: " + ", ".join(f"{r} {v:.1f}" for r, v in
+                                        sorted(zero_rel["means"].items())) + "."]
   sim = data["similarity"]
   lines += ["", "## Task embeddings", ""]
   moved = data.get("displacement") or {}

@@ -16,9 +16,11 @@ from spot_jax.transfer import study, study_report
 from spot_jax.transfer.prompt_library import PromptLibrary
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-SOURCES = ("synth_sentiment_movie", "synth_sentiment_product", "synth_nli_people")
+SOURCES = ("synth_sentiment_movie", "synth_sentiment_product", "synth_nli_people",
+           "synth_topic_goodbad")
 TARGETS = ("synth_sentiment_restaurant",)
 REDUCED = ["--source_steps", "6", "--embedding_step", "3", "--target_steps", "3",
+           "--target_eval_points", "3",
            "--mixture_steps", "3", "--source_seeds", "0", "--target_seeds", "0", "1",
            "--prompt_length", "4", "--source_batch_size", "8", "--target_batch_size", "8",
            "--top_k", "2", "--num_eval_examples", "16", "--sources", *SOURCES,
@@ -57,7 +59,28 @@ def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, capsys):
   library = PromptLibrary(str(out / "library"))
   assert library.verify().ok and len(library.entries()) == 2 * len(SOURCES)
   sim = json.loads((out / "similarity.json").read_text())
-  assert sim["tasks"] == list(SOURCES + TARGETS) and len(sim["matrix"]) == 4
+  assert sim["tasks"] == list(SOURCES + TARGETS) and len(sim["matrix"]) == len(SOURCES) + 1
+  # Learning curves (validation at steps 1, 2, 3), the majority-class bar, transfer by the
+  # source's relation to the target (same family, label control, other family), zero-shot
+  # transfer by relation, and the claims they decide.
+  record = json.loads((out / "targets" / TARGETS[0] / "random_uniform" / "seed0" /
+                       "score.json").read_text())
+  assert [s for s, _ in record["curve"]] == [1, 2, 3] and record["score"] == record["final"]
+  assert 40.0 <= data["majority"][TARGETS[0]] < 100.0
+  relations = {s["source"]: s["relation"] for s in data["source_scores"]}
+  assert relations == {"synth_sentiment_movie": "same family",
+                       "synth_sentiment_product": "same family",
+                       "synth_nli_people": "other family",
+                       "synth_topic_goodbad": "label control"}
+  by_relation = data["transfer_by_relation"]["score"]
+  assert by_relation["same_minus_other_family"]["n"] == 2
+  assert by_relation["same_minus_label_control"]["n"] == 2
+  assert set(data["zero_shot"]["by_relation"]["groups"]) == {
+      "same family", "other family", "label control"}
+  for claim in ("every target clearly above its majority baseline from its best init",
+                "same-family sources transfer better than other-family sources",
+                "zero-shot transfer within a family exceeds transfer across families"):
+    assert claim in report
   assert len(json.loads((out / "transfer_pairs.json").read_text())) == len(SOURCES)
   assert (out / "config.gin").is_file() and (out / "operative_config.gin").is_file()
   # TensorBoard logs of the runs, and progress with an ETA while it ran.
@@ -66,6 +89,8 @@ def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, capsys):
   log = capsys.readouterr().err  # the command's console (INFO lines of spot_jax)
   assert any("[targets]" in line and "ETA" in line for line in log.splitlines())
   assert "packed runs" in log  # the runs of a stage trained together
+  # Library notices (seqio's per-run warnings) stay off the console.
+  assert "FunctionDataset" not in log and "sequence lengths are longer" not in log
   # Rerunning resumes: nothing is trained again, the table is the same.
   pipeline.main(["--out", "study", *REDUCED])
   assert json.loads((out / "results.json").read_text())["cells"] == table["cells"]
@@ -123,9 +148,13 @@ def test_relative_out_and_flags_from_the_environment(tmp_path, monkeypatch):
   [cfg] = seen
   assert cfg.out_dir == str(tmp_path / "rel" / "study")
   assert (cfg.source_steps, cfg.top_k) == (9, 1)  # the command line wins over the environment
-  # The embedded default: the shipped backbone, the bundled suite, three families.
+  # The embedded default: the shipped backbone, the bundled suite, three families and the
+  # label control, learning curves on 200 validation examples.
   assert cfg.model_config.name == "synthetic_backbone" and len(cfg.targets) == 3
-  assert {cfg.family(t) for t in cfg.sources} == {"sentiment", "nli", "paraphrase"}
+  assert {cfg.family(t) for t in cfg.sources} == {"sentiment", "paraphrase", "topic"}
+  assert [cfg.relation(s, "synth_sentiment_restaurant") for s in cfg.sources].count(
+      "label control") == 1
+  assert (cfg.target_eval_points, cfg.target_score, cfg.num_eval_examples) == (3, "final", 200)
 
 
 # --- The same study on real registered tasks ---------------------------------------------

@@ -21,7 +21,7 @@ def _config(out, config, backbone, **overrides):
   settings = dict(out_dir=out, sources=SOURCES, targets=(TARGET,), source_seeds=(0,),
                   target_seeds=(0, 1), source_steps=8, embedding_step=4, target_steps=4,
                   mixture_steps=4, prompt_length=4, source_batch_size=8, target_batch_size=8,
-                  top_k=2, num_eval_examples=16, task_feature_lengths={"inputs": 16,
+                  top_k=2, num_eval_examples=16, target_eval_points=2, task_feature_lengths={"inputs": 16,
                                                                        "targets": 8},
                   labels={TARGET: ("even", "odd")}, model_config=config,
                   initial_checkpoint=backbone)
@@ -109,6 +109,26 @@ def test_the_report_holds_every_artifact(finished):
   assert len(data["displacement"]["runs"]) == len(SOURCES)
   assert data["zero_shot"]["tasks"] == list(SOURCES) + [TARGET]
   assert len(data["transfer_pairs"]) == len(SOURCES)
+  # Learning curves: validation at steps 2 and 4; the score is the best point (SPoT's
+  # default), the area under the curve their mean; the majority class beside chance.
+  for seed in (0, 1):
+    with open(os.path.join(out, "targets", TARGET, "random_uniform", f"seed{seed}",
+                           "score.json")) as f:
+      record = json.load(f)
+    assert [step for step, _ in record["curve"]] == [2, 4]
+    values = [v for _, v in record["curve"]]
+    assert record["score"] == record["best"] == max(values) and record["final"] == values[-1]
+    assert record["auc"] == pytest.approx(np.mean(values))
+  assert all(r["auc"] is not None for r in data["results"])
+  assert set(data["auc_table"]["cells"][TARGET]) == set(study.INITS)
+  import seqio
+  rows = list(seqio.get_mixture_or_task(TARGET).get_dataset(
+      {"inputs": 16, "targets": 8}, split="validation", shuffle=False).take(16)
+      .as_numpy_iterator())
+  labels = [r["targets_pretokenized"] for r in rows]
+  assert data["majority"][TARGET] == pytest.approx(
+      100.0 * max(labels.count(x) for x in set(labels)) / 16)
+  assert len(data["source_scores"]) == 2 * len(SOURCES)
   report = open(os.path.join(out, "report.md")).read()
   assert "## What the data support" in report and "95%" in report
   for c in data["comparisons"]:
