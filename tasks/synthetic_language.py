@@ -388,17 +388,18 @@ def corpus_document(rng: np.random.RandomState, max_words: int = 34
 
 
 def corpus_example(rng: np.random.RandomState, salient_rate: float = 0.9) -> Tuple[str, str]:
-  """A prefix-LM pair (inputs, targets): a whole document cut at a word, the next 1-3 words.
+  """A prefix-LM pair (inputs, targets): a whole document cut at a word, and what follows.
 
-  Most cuts fall just before a salient word, so the continuation to predict is mostly what
-  a reader infers rather than glue words: a tiny model learns those associations in
-  minutes only if they are dense.
+  Most cuts fall just before a salient word and the continuation is that word alone (then
+  EOS), as a task's target is a label word alone: the continuation to predict is mostly what
+  a reader infers rather than glue words, and a tiny model learns those associations in
+  minutes only if they are dense. Other cuts continue with the next 1-3 words.
   """
   words, salient = corpus_document(rng)
   if salient and rng.rand() < salient_rate:
     cut = pick(rng, salient)[0]
-  else:
-    cut = rng.randint(2, len(words))
+    return " ".join(words[:cut]), words[cut]
+  cut = rng.randint(2, len(words))
   return " ".join(words[:cut]), " ".join(words[cut:cut + rng.randint(1, 4)])
 
 
