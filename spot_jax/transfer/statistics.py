@@ -10,6 +10,7 @@ of the per-seed differences with its t interval, per target and pooled over ever
 Pure functions over plain Python data; scipy supplies the t quantiles.
 """
 import math
+import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -213,7 +214,9 @@ def indicator_comparison(pairs: Sequence[Mapping[str, Any]], indicators: Sequenc
     b = np.array([p[best_embedding] for p in pairs], np.float64)
 
     def statistic(a, b, y):
-      ra, rb = scipy_stats.spearmanr(a, y)[0], scipy_stats.spearmanr(b, y)[0]
+      with warnings.catch_warnings():  # a resample with constant values: rho undefined, 0
+        warnings.simplefilter("ignore", scipy_stats.ConstantInputWarning)
+        ra, rb = scipy_stats.spearmanr(a, y)[0], scipy_stats.spearmanr(b, y)[0]
       return np.nan_to_num(ra) - np.nan_to_num(rb)
 
     boot = scipy_stats.bootstrap((a, b, y), statistic, paired=True, vectorized=False,
