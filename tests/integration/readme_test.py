@@ -16,7 +16,8 @@ import subprocess
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-REDUCED_MAIN_JOB = ("--source_steps 4 --embedding_step 2 --target_steps 2 --mixture_steps 2 "
+REDUCED_MAIN_JOB = ("--source_steps 4 --embedding_step 2 --target_steps 2 --target_eval_points 2 "
+                    "--mixture_steps 2 "
                     "--source_seeds 0 --target_seeds 0 1 --sources synth_sentiment_movie "
                     "synth_nli_people --targets synth_sentiment_restaurant --prompt_length 4 "
                     "--source_batch_size 4 --target_batch_size 4 --num_eval_examples 8 "
