@@ -34,6 +34,8 @@ import numpy as np
 
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.transfer import retrieval, similarity, statistics, study_report, workflow
+from spot_jax.transfer.study_measures import (learning_curve_scores, majority_score,
+                                              neuron_indicator, zero_shot_by_relation)
 from spot_jax.transfer.prompt_library import ModelSignature, PromptLibrary
 from spot_jax.transfer.study_config import (AVERAGE_SOURCE, BASELINE, CONFIG_FILE, INITS,
                                             StudyConfig, check_resumable)
@@ -49,64 +51,6 @@ COMPARISONS = (
     ("oracle", "random_uniform"), ("class_labels", "random_uniform"),
     ("spot_top1", AVERAGE_SOURCE), ("oracle", "spot_top1"),
 )
-
-
-def learning_curve_scores(curve: Sequence[Sequence[float]]) -> Dict[str, float]:
-  """A target run's scores from its validation curve `[[step, score], ...]`: the best (SPoT's
-  reported checkpoint), the final, and the area under the curve as the mean score over its
-  evenly spaced points."""
-  if not curve:
-    raise ValueError("a learning curve needs at least one validation")
-  values = [float(v) for _, v in curve]
-  return {"best": max(values), "final": values[-1], "auc": float(np.mean(values))}
-
-
-def majority_score(task: str, lengths: Optional[Mapping[str, int]], num_examples: Optional[int],
-                   split: str = "validation") -> float:
-  """Accuracy of always answering a task's most frequent target on the validation examples
-  its runs are scored on (the first `num_examples`, unshuffled, as seqio's Evaluator takes
-  them): the bar a classifier must clear, beside uniform chance."""
-  import seqio
-  ds = seqio.get_mixture_or_task(task).get_dataset(
-      dict(lengths) if lengths else None, split=split, shuffle=False, use_cached=False)
-  if num_examples:
-    ds = ds.take(num_examples)
-  targets = [bytes(ex["targets_pretokenized"]).decode() for ex in ds.as_numpy_iterator()]
-  if not targets:
-    raise ValueError(f"{task}: no {split} examples to take a majority class from")
-  counts: Dict[str, int] = {}
-  for t in targets:
-    counts[t] = counts.get(t, 0) + 1
-  return 100.0 * max(counts.values()) / len(targets)
-
-
-def _neuron_indicator() -> str:
-  from spot_jax.transfer import indicators
-  return indicators.ON
-
-
-def zero_shot_by_relation(matrix: Mapping[str, Any], cfg: StudyConfig) -> Dict[str, Any]:
-  """Zero-shot scores of source prompts on other tasks, grouped by the pair's relation, and
-  within-family against other-family (and against the label control) with Welch intervals."""
-  groups: Dict[str, List[float]] = {}
-  for k, row in enumerate(matrix["raw"]):
-    source = matrix["prompts"][k].split("/")[0]
-    for t, value in enumerate(row):
-      task = matrix["tasks"][t]
-      relation = cfg.relation(source, task)
-      if value is None or task == source or relation is None:
-        continue
-      groups.setdefault(relation, []).append(float(value))
-  from spot_jax.transfer.study_config import LABEL_CONTROL, OTHER_FAMILY, SAME_FAMILY
-  same = groups.get(SAME_FAMILY, [])
-  out = {"groups": groups,
-         "means": {g: float(np.mean(v)) for g, v in groups.items()},
-         "same_minus_other_family": None, "same_minus_label_control": None}
-  for key, other in (("same_minus_other_family", OTHER_FAMILY),
-                     ("same_minus_label_control", LABEL_CONTROL)):
-    if len(same) >= 2 and len(groups.get(other, [])) >= 2:
-      out[key] = statistics.group_difference(same, groups[other])
-  return out
 
 
 class Progress:
@@ -558,7 +502,7 @@ class Study:
                 else None,
                 "indicator_comparison": statistics.indicator_comparison(
                     zero["indicators"]["pairs"], zero["indicators"]["indicators"],
-                    neuron_indicator=_neuron_indicator())
+                    neuron_indicator=neuron_indicator())
                 if zero["indicators"] else None}}
     _write_json(os.path.join(out, "similarity.json"), sim)
     _write_json(os.path.join(out, "transfer_pairs.json"), self.pairs)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from spot_jax.transfer import statistics, study, study_writeup
+from spot_jax.transfer import statistics, study_measures, study_writeup
 from spot_jax.transfer.study_config import (LABEL_CONTROL, OTHER_FAMILY, SAME_FAMILY,
                                             SAME_FAMILY_OTHER_LABELS, StudyConfig)
 
@@ -35,10 +35,10 @@ def test_curve_settings_are_checked(tmp_path):
 
 
 def test_learning_curve_scores():
-  assert study.learning_curve_scores([[10, 40.0], [20, 70.0], [30, 60.0]]) == {
+  assert study_measures.learning_curve_scores([[10, 40.0], [20, 70.0], [30, 60.0]]) == {
       "best": 70.0, "final": 60.0, "auc": pytest.approx(170.0 / 3)}
   with pytest.raises(ValueError, match="at least one validation"):
-    study.learning_curve_scores([])
+    study_measures.learning_curve_scores([])
 
 
 def _scores():
@@ -70,7 +70,7 @@ def test_zero_shot_grouped_by_relation(tmp_path):
   matrix = {"prompts": ["s1/seed0", "n1/seed1", "ctrl/seed0"],
             "tasks": ["s1", "s2", "n1", "ctrl", "t"],
             "raw": [[90, 80, 0, 50, 70], [0, 0, 85, 0, 0], [40, 45, 0, 95, 50]]}
-  out = study.zero_shot_by_relation(matrix, cfg)
+  out = study_measures.zero_shot_by_relation(matrix, cfg)
   assert sorted(out["groups"][SAME_FAMILY]) == [70, 80]
   assert sorted(out["groups"][OTHER_FAMILY]) == [0, 0, 0, 0, 0, 0]
   assert sorted(out["groups"][LABEL_CONTROL]) == [40, 45, 50, 50]
