@@ -349,10 +349,11 @@ class Study:
                 eval_period=cfg.target_steps // cfg.target_eval_points, save_steps=(0,),
                 done=functools.partial(os.path.exists, done), finish=finish)
 
-  def _score(self, target: str, key: str, seed: int, which: Optional[str] = None) -> float:
+  def _record(self, target: str, key: str, seed: int) -> Dict[str, Any]:
+    """A finished target run's score.json."""
     path = os.path.join(self.cfg.out_dir, "targets", target, key, f"seed{seed}", "score.json")
     with open(path) as f:
-      return float(json.load(f)[which or "score"])
+      return json.load(f)
 
   def _plan_target(self, library: PromptLibrary, target: str, embedding: str
                    ) -> Dict[str, Any]:
@@ -423,14 +424,15 @@ class Study:
     per_source = {r.task: [] for r in sweep}
     for seed in cfg.target_seeds:
       rows: Dict[str, Dict[str, Any]] = {}
-      score = {key: self._score(target, key, seed) for key in keys}
-      auc = {key: self._score(target, key, seed, "auc") for key in keys}
+      records = {key: self._record(target, key, seed) for key in keys}
+      score = {key: float(r["score"]) for key, r in records.items()}
+      auc = {key: float(r["auc"]) for key, r in records.items()}
 
-      def row(init, key, **info):
-        value = score[key] if isinstance(key, str) else float(np.mean([score[k] for k in key]))
-        area = auc[key] if isinstance(key, str) else float(np.mean([auc[k] for k in key]))
+      def row(init, *runs, **info):
+        """The row of `init`: the mean over `runs` (one run, or every source's)."""
         rows[init] = dict(target=target, init=init, seed=seed, step=cfg.target_steps,
-                          score=value, auc=area, **info)
+                          score=float(np.mean([score[k] for k in runs])),
+                          auc=float(np.mean([auc[k] for k in runs])), **info)
 
       for key in ("random_uniform", "class_labels", "top_k_weighted_average"):
         if key in score:
@@ -453,7 +455,7 @@ class Study:
         if "oracle" in cfg.inits:
           best = max(sweep, key=lambda r: by_source[r.task]).task
           row("oracle", f"from_{best}", source=best)
-          row(AVERAGE_SOURCE, tuple(f"from_{r.task}" for r in sweep))
+          row(AVERAGE_SOURCE, *(f"from_{r.task}" for r in sweep))
       self.results += [rows[i] for i in (*INITS, AVERAGE_SOURCE) if i in rows]
     base = [r["score"] for r in self.results
             if r["target"] == target and r["init"] == BASELINE]
