@@ -14,7 +14,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import gin
 
-from spot_jax import settings
+from spot_jax import paths, run_lock, settings
+from spot_jax.training import preemption
 
 GIN_PACKAGE = "spot_jax.gin"
 DEFAULT_TASK_MODULES = ("spot_jax.tasks.all",)
@@ -276,12 +277,71 @@ def query_macro(name: str, default=None):
 
 
 def output_dir(macro: str) -> str:
-  """The directory a run writes to, from its macro (e.g. MODEL_DIR); it must be a path."""
+  """The directory a run writes to, from its macro (e.g. MODEL_DIR), made absolute as the
+  trainer makes it (`~` expanded), so configs and checkpoints land in one place."""
   value = query_macro(macro)
   if not isinstance(value, str) or not value:
     raise ValueError(f"{macro} must be a directory path, got {value!r}; "
                      f"set it with --gin.{macro}=/path/to/dir")
-  return value
+  return paths.absolute(value)
+
+
+class ResumeMismatch(ValueError):
+  """A run directory resumed under other settings than it started with."""
+
+
+# What a resumed run may change: a longer run continues the same one.
+LONGER_ON_RESUME = ("TRAIN_STEPS", "train.train_steps")
+# entry -> the subdirectory whose presence means the output directory holds a run to resume
+_RESUMED_FROM = {"train": "checkpoints", "run_spot": "sources", "study": "sources"}
+
+
+def config_bindings(text: str) -> Dict[str, str]:
+  """`name -> value text` of a config as gin writes it (config.gin): comments dropped, a
+  binding's continuation lines joined."""
+  out: Dict[str, str] = {}
+  name = None
+  for line in text.splitlines():
+    if not line.strip() or line.lstrip().startswith("#"):
+      continue
+    if line[0].isspace() and name is not None:
+      out[name] = f"{out[name]} {line.strip().rstrip(chr(92))}"
+      continue
+    key, eq, value = line.partition(" = ")
+    if eq:
+      name = key.strip()
+      out[name] = value.strip().rstrip(chr(92))  # a trailing backslash continues the line
+  return {k: " ".join(v.split()) for k, v in out.items()}
+
+
+def check_resumed_config(directory: str, output_macro: str, entry: str) -> None:
+  """Refuses to resume the run in `directory` under settings other than those it started
+  with (its config.gin), naming each difference; a longer TRAIN_STEPS is accepted and
+  logged. Nothing to check when the directory holds no run of `entry` yet."""
+  marker = _RESUMED_FROM.get(entry)
+  path = os.path.join(directory, "config.gin")
+  if marker is None or not os.path.isdir(os.path.join(directory, marker)) or not os.listdir(
+      os.path.join(directory, marker)) or not os.path.isfile(path):
+    return
+  with open(path, encoding="utf-8") as f:
+    before = config_bindings(f.read())
+  now = config_bindings(gin.config_str())
+  changes = []
+  for key in sorted(set(before) | set(now)):
+    old, new = before.get(key, "(unset)"), now.get(key, "(unset)")
+    if key == output_macro or old == new:
+      continue
+    if key in LONGER_ON_RESUME and old.isdigit() and new.isdigit() and int(new) > int(old):
+      logging.getLogger("spot_jax").info("resuming %s with %s = %s (was %s): the run goes on",
+                                         directory, key, new, old)
+      continue
+    changes.append(f"{key} = {new} (the run has {old})")
+  if changes:
+    raise ResumeMismatch(
+        f"--gin.{output_macro} {directory} holds a run started with other settings "
+        f"({path}):\n  " + "\n  ".join(changes) + "\nA resumed run continues that run "
+        "exactly, so the only change it takes is a longer TRAIN_STEPS. Rerun with the "
+        f"settings it started with, or choose a new --gin.{output_macro}.")
 
 
 def write_config(directory: str, filename: str, *, operative: bool = False) -> str:
@@ -336,14 +396,21 @@ def run_command(argv: Optional[Sequence[str]], doc: str, output_macro: str, entr
   setup_logging()
   parse_command_line(sys.argv[1:] if argv is None else argv, doc)
   out = output_dir(output_macro)
-  write_config(out, "config.gin")
-  configurables = register_configurables()
-  configurables["prepare_tasks"]()
   try:
-    result = configurables[entry](**{k: configurables[v] for k, v in kwargs.items()})
+    with run_lock.hold(out, f"--gin.{output_macro}"):
+      check_resumed_config(out, output_macro, entry)
+      write_config(out, "config.gin")
+      configurables = register_configurables()
+      configurables["prepare_tasks"]()
+      result = configurables[entry](**{k: configurables[v] for k, v in kwargs.items()})
+      write_config(out, "operative_config.gin", operative=True)
   except settings.SettingError as e:
     sys.exit(f"error: {setting_flag(e)}")
-  write_config(out, "operative_config.gin", operative=True)
+  except (run_lock.DirectoryInUse, ResumeMismatch) as e:
+    sys.exit(f"error: {e}")
+  except preemption.Preempted as e:
+    logging.getLogger("spot_jax").warning("%s", e)
+    sys.exit(preemption.EXIT_CODE)
   return result, out
 
 

@@ -113,18 +113,26 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         problems.append(f"--sources/--targets {task!r}: {e}")
   if problems:  # before any run: a usage error naming each flag, not a traceback later
     parser.error("\n  ".join(["settings that cannot run:"] + problems))
+  from spot_jax import run_lock
+  from spot_jax.training import preemption
   try:
-    study.check_resumable(cfg)
-  except ValueError as e:
-    parser.error(str(e))
-  os.makedirs(cfg.out_dir, exist_ok=True)
-  gin_utils.write_config(cfg.out_dir, "config.gin")
-  try:
-    summary = study.Study(cfg, configurables["train"],
-                          configurables["train_prompts"] if cfg.pack else None).run()
+    with run_lock.hold(cfg.out_dir, "--out"):
+      try:
+        study.check_resumable(cfg)
+        gin_utils.check_resumed_config(cfg.out_dir, "STUDY_DIR", "study")
+      except ValueError as e:
+        parser.error(str(e))
+      gin_utils.write_config(cfg.out_dir, "config.gin")
+      summary = study.Study(cfg, configurables["train"],
+                            configurables["train_prompts"] if cfg.pack else None).run()
+      gin_utils.write_config(cfg.out_dir, "operative_config.gin", operative=True)
   except settings.SettingError as e:
     sys.exit(f"error: {gin_utils.setting_flag(e)}")
-  gin_utils.write_config(cfg.out_dir, "operative_config.gin", operative=True)
+  except run_lock.DirectoryInUse as e:
+    sys.exit(f"error: {e}")
+  except preemption.Preempted as e:
+    logging.getLogger("spot_jax").warning("%s (the study resumes with it)", e)
+    sys.exit(preemption.EXIT_CODE)
   print(json.dumps(summary, default=str), flush=True)
   return summary
 

@@ -437,6 +437,6 @@ def test_a_relative_model_dir_trains_checkpoints_and_resumes(tmp_path, monkeypat
   again = train.main(flags + ["--gin.TRAIN_STEPS=4"])
   assert first["model_dir"] == again["model_dir"] == str(tmp_path / "relrun")
   assert sorted(p.name for p in (tmp_path / "relrun" / "checkpoints").iterdir()
-                if p.name.isdigit()) == ["4"]
+                if p.name.isdigit()) == ["2", "4"], "the latest and one to fall back to"
   assert again["history"][0]["step"] == 3, "resumed after step 2"
   assert (tmp_path / "relrun" / "prompts" / "step_2.json").exists()

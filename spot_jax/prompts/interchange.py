@@ -98,10 +98,16 @@ def read_peft(adapter_dir: str, *, d_model: Optional[int] = None) -> np.ndarray:
     raise InterchangeError(f"no {PEFT_WEIGHTS} in {adapter_dir}" + (
         f" (only {found}: pickled weights are never loaded; re-save the adapter with "
         "safe_serialization=True)" if found else ""))
-  with safe_open(weights, framework="np") as f:
-    if PEFT_KEY not in f.keys():
-      raise InterchangeError(f"{weights} has no {PEFT_KEY!r} tensor (keys: {list(f.keys())})")
-    prompt = f.get_tensor(PEFT_KEY)
+  from safetensors import SafetensorError
+  try:
+    with safe_open(weights, framework="np") as f:
+      if PEFT_KEY not in f.keys():
+        raise InterchangeError(f"{weights} has no {PEFT_KEY!r} tensor (keys: {list(f.keys())})")
+      prompt = f.get_tensor(PEFT_KEY)
+  except SafetensorError as e:
+    raise InterchangeError(f"{weights} is not a readable safetensors file ({e}); it may be "
+                           "truncated or not an adapter's weights: save the adapter again "
+                           "with PEFT's save_pretrained") from None
   tokens, width = config.get("num_virtual_tokens"), config.get("token_dim")
   if prompt.ndim != 2 or (tokens, width) != tuple(prompt.shape):
     raise InterchangeError(f"{weights}: {PEFT_KEY} has shape {list(prompt.shape)}, but the "
@@ -110,7 +116,10 @@ def read_peft(adapter_dir: str, *, d_model: Optional[int] = None) -> np.ndarray:
     raise InterchangeError(f"{adapter_dir}: the prompt is {width} wide (token_dim) but the "
                            f"model's width is {d_model}; prompts are never truncated or "
                            "padded across models")
-  return prompt_files.as_prompt_array(prompt)
+  try:
+    return prompt_files.as_prompt_array(prompt)
+  except ValueError as e:
+    raise InterchangeError(f"{weights}: {e}") from None
 
 
 def read_prompt_tuning_npy(path: str, *, d_model: Optional[int] = None) -> np.ndarray:

@@ -396,7 +396,14 @@ def read_npy(npy_path: PathLike) -> np.ndarray:
                           f"got shape {list(getattr(array, 'shape', ()))}")
   if not np.issubdtype(array.dtype, np.floating):
     raise PromptFileError(f"prompt array {npy_path} must hold floats, got dtype {array.dtype}")
-  return np.ascontiguousarray(array.astype(np.float32, copy=False))
+  array = np.ascontiguousarray(array.astype(np.float32, copy=False))
+  finite = np.isfinite(array)
+  if not finite.all():
+    raise PromptFileError(
+        f"prompt array {npy_path} holds {int(finite.size - finite.sum())} NaN or infinite "
+        f"values (of {finite.size}, beyond float32's range included); a prompt must be "
+        "finite. Use another file, or the run's prompts/best or an earlier step_N.")
+  return array
 
 
 def load_prompt_array(path: PathLike) -> np.ndarray:

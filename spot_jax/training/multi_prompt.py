@@ -15,6 +15,7 @@ What it saves is the per-run fixed cost: data pipelines (runs sharing task and s
 one iterator), compilation, validation (every run of a task decoded in mixed batches) and
 small-batch inefficiency.
 """
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -28,12 +29,12 @@ import numpy as np
 import optax
 from clu import metric_writers
 
-from spot_jax import paths, settings
+from spot_jax import paths, run_lock, settings
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.training import (checkpointing, data, losses, microbatching,
-                               optimizer as optimizer_lib)
+                               optimizer as optimizer_lib, preemption)
 from spot_jax.training.evaluator import (MixedPromptPredictor, Validator, make_decode_fn,
                                          select_metric)
 from spot_jax.training.train_step import (TrainState, apply_update, compute_logits,
@@ -129,7 +130,7 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
                   train_split: str = "train", eval_split: str = "validation",
                   eval_period: int = 0, num_eval_examples: Optional[int] = None,
                   eval_batch_size: Optional[int] = None, best_metric: Optional[str] = None,
-                  checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 1,
+                  checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 2,
                   prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
                   use_cached: bool = False, num_microbatches: Optional[int] = None,
                   activation_memory_gb: Optional[float] = None) -> List[Dict[str, Any]]:
@@ -144,6 +145,25 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
   activations (N runs' examples per slice) fit `activation_memory_gb`, as `trainer.train`
   chooses for one run; the choice is recorded in the first run's directory.
   """
+  args = dict(locals())
+  runs = [dataclasses.replace(r, model_dir=paths.absolute(r.model_dir)) for r in runs]
+  with contextlib.ExitStack() as locks:  # one process per run directory
+    for directory in dict.fromkeys(r.model_dir for r in runs):
+      locks.enter_context(run_lock.hold(directory, "run directory"))
+    return _train_prompts(**dict(args, runs=runs))
+
+
+def _train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[str, int],
+                  model_config: T5Config, initial_checkpoint: Optional[str],
+                  train_steps: int, prompt_length: int = 100,
+                  tx: Optional[optax.GradientTransformation] = None, batch_size: int = 32,
+                  train_split: str = "train", eval_split: str = "validation",
+                  eval_period: int = 0, num_eval_examples: Optional[int] = None,
+                  eval_batch_size: Optional[int] = None, best_metric: Optional[str] = None,
+                  checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 2,
+                  prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
+                  use_cached: bool = False, num_microbatches: Optional[int] = None,
+                  activation_memory_gb: Optional[float] = None) -> List[Dict[str, Any]]:
   runs = [dataclasses.replace(r, model_dir=paths.absolute(r.model_dir)) for r in runs]
   initial_checkpoint = paths.absolute(initial_checkpoint)
   if not runs:
@@ -220,7 +240,13 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
       abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
                                                              sharding=device),
                               _member(states, i))
-      restored.append(c.restore(latest[0], abstract, iterators[k] if owner[k] == i else None))
+      state, at = c.restore(latest[0], abstract, iterators[k] if owner[k] == i else None)
+      if at != latest[0]:
+        raise checkpointing.CheckpointError(
+            f"{dirs[i]} resumed from step {at}, the group's other runs from step {latest[0]}: "
+            "packed runs resume together; delete the group's run directories to start it "
+            "again")
+      restored.append(state)
     states = jax.tree.map(lambda *xs: jnp.stack(xs), *restored)
 
   step_fn = _jitted(model_config, tx, num_microbatches)
@@ -277,37 +303,49 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
       save(i, "step_0", 0, None)
   t_start = t_last = time.time()
   step_last = step
-  while step < train_steps:
-    batches = {k: jax.tree.map(lambda t: t._numpy(), next(it)) for k, it in iterators.items()}
-    member_batches = [batches[(r.mixture_or_task_name, r.seed)] for r in runs]
-    batch = {name: np.stack([b[name] for b in member_batches]) for name in member_batches[0]}
-    states, metrics = step_fn(states, frozen, batch, rng)
-    step += 1
-    if step % log_period == 0 or step == train_steps:
-      check_finite(states, runs)
-      m = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
-      now = time.time()
-      sps = (step - step_last) / max(now - t_last, 1e-9)
-      for i in range(len(runs)):
-        row = {k: float(v[i]) for k, v in m.items()}
-        row.update(steps_per_sec=sps, examples_per_sec=sps * batch_size)
-        writers[i].write_scalars(step, row)
-        histories[i].append({"step": step, **row})
-      log.info("step %d/%d, %d packed runs: loss %s  %.2f steps/s  %.1f examples/s", step,
-               train_steps, len(runs), np.round(m["loss"], 3).tolist(), sps,
-               sps * batch_size * len(runs))
-      t_last, step_last = now, step
-    if step in prompt_save_steps:
-      check_finite(states, runs)
-      for i in range(len(runs)):
-        save(i, f"step_{step}", step, prompt_files.TASK_EMBEDDING)
-    if validators and (step % eval_period == 0 or step == train_steps):
-      validate(step)
-    if (checkpoint_period and step % checkpoint_period == 0) or step == train_steps:
-      check_finite(states, runs)
-      for i, (r, c) in enumerate(zip(runs, ckpts)):
-        k = (r.mixture_or_task_name, r.seed)
-        c.save(step, _member(states, i), iterators[k] if owner[k] == i else None)
+  with preemption.sigterm_requests() as stop_requested:
+    while step < train_steps:
+      batches = {k: jax.tree.map(lambda t: t._numpy(), next(it)) for k, it in iterators.items()}
+      member_batches = [batches[(r.mixture_or_task_name, r.seed)] for r in runs]
+      batch = {name: np.stack([b[name] for b in member_batches]) for name in member_batches[0]}
+      states, metrics = step_fn(states, frozen, batch, rng)
+      step += 1
+      if step % log_period == 0 or step == train_steps:
+        check_finite(states, runs)
+        m = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+        now = time.time()
+        sps = (step - step_last) / max(now - t_last, 1e-9)
+        for i in range(len(runs)):
+          row = {k: float(v[i]) for k, v in m.items()}
+          row.update(steps_per_sec=sps, examples_per_sec=sps * batch_size)
+          writers[i].write_scalars(step, row)
+          histories[i].append({"step": step, **row})
+        log.info("step %d/%d, %d packed runs: loss %s  %.2f steps/s  %.1f examples/s", step,
+                 train_steps, len(runs), np.round(m["loss"], 3).tolist(), sps,
+                 sps * batch_size * len(runs))
+        t_last, step_last = now, step
+      if step in prompt_save_steps:
+        check_finite(states, runs)
+        for i in range(len(runs)):
+          save(i, f"step_{step}", step, prompt_files.TASK_EMBEDDING)
+      if validators and (step % eval_period == 0 or step == train_steps):
+        validate(step)
+      if (checkpoint_period and step % checkpoint_period == 0) or step == train_steps:
+        check_finite(states, runs)
+        for i, (r, c) in enumerate(zip(runs, ckpts)):
+          k = (r.mixture_or_task_name, r.seed)
+          c.save(step, _member(states, i), iterators[k] if owner[k] == i else None)
+      if stop_requested() and step < train_steps:
+        check_finite(states, runs)
+        if not (checkpoint_period and step % checkpoint_period == 0):
+          for i, (r, c) in enumerate(zip(runs, ckpts)):
+            k = (r.mixture_or_task_name, r.seed)
+            c.save(step, _member(states, i), iterators[k] if owner[k] == i else None)
+        for i in range(len(runs)):
+          writers[i].flush()
+          eval_writers[i].flush()
+          ckpts[i].close()
+        raise preemption.Preempted(", ".join(dirs), step)
   check_finite(states, runs)
   elapsed = time.time() - t_start
   out = []

@@ -2,6 +2,7 @@
 task or mixture over a `('data', 'model')` mesh, periodic validation with the task's
 metrics, orbax checkpoints that resume exactly, and prompts written as files."""
 import functools
+import json
 import logging
 import os
 import time
@@ -13,13 +14,13 @@ import numpy as np
 import optax
 from clu import metric_writers
 
-from spot_jax import paths, settings
+from spot_jax import paths, run_lock, settings
 from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.training import (checkpointing, data, microbatching, optimizer as optimizer_lib,
-                               partitioning)
+                               partitioning, preemption)
 from spot_jax.training.evaluator import Validator, select_metric
 from spot_jax.training.partitioned_step import PartitionedTrainer
 from spot_jax.training.train_step import (MAX_ABS_PARAM, MODEL_TUNING, MODES, PROJECTOR,
@@ -42,6 +43,35 @@ def check_finite(state: TrainState):
         "a learning rate; that update was not applied and no state after it was saved")
 
 
+SETTINGS_FILE = "run_settings.json"
+_RESUME_SETTINGS = ("mixture_or_task_name", "mode", "model", "prompt_length", "batch_size",
+                    "seed", "task_feature_lengths", "train_split")
+
+
+def check_run_settings(model_dir: str, resuming: bool, now: Mapping[str, Any]) -> None:
+  """A run resumes with the settings it started with (`model_dir/run_settings.json`); only a
+  longer `train_steps` is taken (and logged). Written when a run starts from step 0."""
+  path = os.path.join(model_dir, SETTINGS_FILE)
+  if not resuming or not os.path.isfile(path):
+    prompt_files.write_atomically(path, json.dumps(now, indent=1, sort_keys=True).encode())
+    return
+  with open(path, encoding="utf-8") as f:
+    before = json.load(f)
+  for name in _RESUME_SETTINGS:
+    if name in before and before[name] != now[name]:
+      raise settings.SettingError(
+          "train", name, now[name], f"{before[name]!r}, the value the run in {model_dir} "
+          f"started with ({path}); resume with it, or choose another model_dir")
+  if now["train_steps"] < before["train_steps"]:
+    raise settings.SettingError(
+        "train", "train_steps", now["train_steps"], f"at least {before['train_steps']}, the "
+        f"run in {model_dir} was started for that many ({path}); a resume may only go longer")
+  if now["train_steps"] > before["train_steps"]:
+    log.info("resuming %s for %d steps (it started for %d)", model_dir, now["train_steps"],
+             before["train_steps"])
+    prompt_files.write_atomically(path, json.dumps(now, indent=1, sort_keys=True).encode())
+
+
 def load_frozen_model(initial_checkpoint: Optional[str], config: T5Config, seed: int):
   """The model's weights from a checkpoint; random weights only when no path is given."""
   if initial_checkpoint:
@@ -59,7 +89,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
           seed: int = 0, train_split: str = "train", eval_split: str = "validation",
           eval_period: int = 0, num_eval_examples: Optional[int] = None,
           eval_batch_size: Optional[int] = None, best_metric: Optional[str] = None,
-          checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 1,
+          checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 2,
           prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
           mesh_shape: Tuple[int, int] = (-1, 1), num_microbatches: Optional[int] = None,
           activation_memory_gb: Optional[float] = None,
@@ -83,8 +113,32 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   prompt files are those projections. `projector` is `transfer.projector.make_projector(...)`
   (sized here from the source prompt and the model) or a `PromptProjector`.
   """
-  model_dir, initial_checkpoint, export_params_path, source_prompt_file = map(
-      paths.absolute, (model_dir, initial_checkpoint, export_params_path, source_prompt_file))
+  model_dir = paths.absolute(model_dir)
+  with run_lock.hold(model_dir, "model_dir"):
+    return _train(model_dir=model_dir, mixture_or_task_name=mixture_or_task_name,
+                  task_feature_lengths=task_feature_lengths, model_config=model_config,
+                  initial_checkpoint=initial_checkpoint, train_steps=train_steps, mode=mode,
+                  prompt_length=prompt_length, prompt_init=prompt_init, tx=tx,
+                  batch_size=batch_size, seed=seed, train_split=train_split,
+                  eval_split=eval_split, eval_period=eval_period,
+                  num_eval_examples=num_eval_examples, eval_batch_size=eval_batch_size,
+                  best_metric=best_metric, checkpoint_period=checkpoint_period,
+                  keep_checkpoints=keep_checkpoints, prompt_save_steps=prompt_save_steps,
+                  log_period=log_period, mesh_shape=mesh_shape,
+                  num_microbatches=num_microbatches,
+                  activation_memory_gb=activation_memory_gb, use_cached=use_cached,
+                  run_name=run_name, export_params_path=export_params_path,
+                  projector=projector, source_prompt_file=source_prompt_file)
+
+
+def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_config,
+           initial_checkpoint, train_steps, mode, prompt_length, prompt_init, tx, batch_size,
+           seed, train_split, eval_split, eval_period, num_eval_examples, eval_batch_size,
+           best_metric, checkpoint_period, keep_checkpoints, prompt_save_steps, log_period,
+           mesh_shape, num_microbatches, activation_memory_gb, use_cached, run_name,
+           export_params_path, projector, source_prompt_file) -> Dict[str, Any]:
+  initial_checkpoint, export_params_path, source_prompt_file = map(
+      paths.absolute, (initial_checkpoint, export_params_path, source_prompt_file))
   if mode not in MODES:
     raise settings.SettingError("train", "mode", mode, f"one of {MODES}")
   check = functools.partial(settings.integer, "train")
@@ -121,6 +175,12 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
     raise ValueError(f"eval_period {eval_period} and checkpoint_period {checkpoint_period} "
                      "must be multiples of each other")
   os.makedirs(model_dir, exist_ok=True)
+  ckpt = checkpointing.RunCheckpointer(model_dir, keep=keep_checkpoints)
+  check_run_settings(model_dir, ckpt.latest_step() is not None, dict(
+      mixture_or_task_name=mixture_or_task_name, mode=mode, model=model_config.name,
+      prompt_length=prompt_length if mode == PROMPT_TUNING else None, batch_size=batch_size,
+      seed=seed, task_feature_lengths=dict(task_feature_lengths), train_split=train_split,
+      train_steps=train_steps))
   # Validate at the door: task, vocabulary and mesh before anything is compiled.
   vocab = data.output_vocabulary(mixture_or_task_name)
   data.check_vocabulary_fits(vocab, model_config.vocab_size, mixture_or_task_name)
@@ -157,6 +217,9 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
     factory = prompt_init or initializers.sampled_vocab()
     prompt = factory(model_params["token_embedder"]["embedding"], vocab, model_config.name)(
         init_rng, (prompt_length, model_config.emb_dim))
+    if not np.all(np.isfinite(np.asarray(prompt, np.float32))):
+      raise ValueError(f"the initial prompt ({getattr(factory, '__name__', factory)!r}) holds "
+                       "NaN or infinite values; check the prompt init (a file, a projection)")
     frozen = trainer.place(model_params, trainer.frozen_sharding)
     state = trainer.init_state(jnp.asarray(prompt, jnp.float32))
   elif mode == PROJECTOR:
@@ -173,11 +236,9 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
                           batch_size=batch_size, split=train_split, seed=seed,
                           use_cached=use_cached)
   iterator = iter(ds)
-  ckpt = checkpointing.RunCheckpointer(model_dir, keep=keep_checkpoints)
-  start = ckpt.latest_step()
-  if start is not None:
+  if ckpt.latest_step() is not None:
+    state, start = ckpt.restore(None, trainer.abstract_state(state), iterator)
     log.info("resuming from %s at step %d", model_dir, start)
-    state = ckpt.restore(start, trainer.abstract_state(state), iterator)
 
   writer = metric_writers.create_default_writer(os.path.join(model_dir, "train"),
                                                 just_logging=jax.process_index() > 0)
@@ -220,40 +281,49 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
     save_prompt("step_0", 0, None)
   t_last, step_last = time.time(), step
   t_start = t_last
-  while step < train_steps:
-    batch = jax.tree.map(lambda t: t._numpy(), next(iterator))
-    batch = trainer.place(batch, trainer.batch_sharding)
-    state, metrics = trainer.step(state, frozen, batch, step_rng)
-    step += 1
-    if step % log_period == 0 or step == train_steps:
-      check_finite(state)
-      m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      now = time.time()
-      sps = (step - step_last) / max(now - t_last, 1e-9)
-      m.update(steps_per_sec=sps, examples_per_sec=sps * batch_size)
-      writer.write_scalars(step, m)
-      log.info("step %d/%d loss %.4f acc %.3f  %.2f steps/s  %.1f examples/s  ETA %s", step,
-               train_steps, m["loss"], m["accuracy"], sps, sps * batch_size,
-               _fmt_eta((train_steps - step) / max(sps, 1e-9)))
-      history.append({"step": step, **m})
-      t_last, step_last = now, step
-    if step in prompt_save_steps:
-      check_finite(state)
-      save_prompt(f"step_{step}", step, prompt_files.TASK_EMBEDDING)
-    if validator is not None and (step % eval_period == 0 or step == train_steps):
-      check_finite(state)
-      results = validator(model_params_now(), prompt_now(), step)
-      name, value = select_metric(results, best_metric)
-      eval_writer.write_scalars(step, {f"{t}/{k}": v for t, mm in results.items()
-                                       for k, v in mm.items()})
-      log.info("step %d validation %s: %s = %.4f", step, results, name, value)
-      history.append({"step": step, "eval": results, name: value})
-      if best is None or value > best["metric_value"]:
-        best = {"step": step, "metric_name": name, "metric_value": value}
-        save_prompt("best", step, prompt_files.TRANSFER, (name, value))
-    if (checkpoint_period and step % checkpoint_period == 0) or step == train_steps:
-      check_finite(state)
-      ckpt.save(step, state, iterator)
+  with preemption.sigterm_requests() as stop_requested:
+    while step < train_steps:
+      batch = jax.tree.map(lambda t: t._numpy(), next(iterator))
+      batch = trainer.place(batch, trainer.batch_sharding)
+      state, metrics = trainer.step(state, frozen, batch, step_rng)
+      step += 1
+      if step % log_period == 0 or step == train_steps:
+        check_finite(state)
+        m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        now = time.time()
+        sps = (step - step_last) / max(now - t_last, 1e-9)
+        m.update(steps_per_sec=sps, examples_per_sec=sps * batch_size)
+        writer.write_scalars(step, m)
+        log.info("step %d/%d loss %.4f acc %.3f  %.2f steps/s  %.1f examples/s  ETA %s", step,
+                 train_steps, m["loss"], m["accuracy"], sps, sps * batch_size,
+                 _fmt_eta((train_steps - step) / max(sps, 1e-9)))
+        history.append({"step": step, **m})
+        t_last, step_last = now, step
+      if step in prompt_save_steps:
+        check_finite(state)
+        save_prompt(f"step_{step}", step, prompt_files.TASK_EMBEDDING)
+      if validator is not None and (step % eval_period == 0 or step == train_steps):
+        check_finite(state)
+        results = validator(model_params_now(), prompt_now(), step)
+        name, value = select_metric(results, best_metric)
+        eval_writer.write_scalars(step, {f"{t}/{k}": v for t, mm in results.items()
+                                         for k, v in mm.items()})
+        log.info("step %d validation %s: %s = %.4f", step, results, name, value)
+        history.append({"step": step, "eval": results, name: value})
+        if best is None or value > best["metric_value"]:
+          best = {"step": step, "metric_name": name, "metric_value": value}
+          save_prompt("best", step, prompt_files.TRANSFER, (name, value))
+      if (checkpoint_period and step % checkpoint_period == 0) or step == train_steps:
+        check_finite(state)
+        ckpt.save(step, state, iterator)
+      if stop_requested() and step < train_steps:
+        check_finite(state)
+        if not (checkpoint_period and step % checkpoint_period == 0):
+          ckpt.save(step, state, iterator)
+        writer.flush()
+        eval_writer.flush()
+        ckpt.close()
+        raise preemption.Preempted(model_dir, step)
   check_finite(state)
   save_prompt("final", step, prompt_files.TRANSFER if best is None else None)
   if export_params_path and mode == MODEL_TUNING:

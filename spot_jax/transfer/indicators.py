@@ -150,8 +150,16 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
   parser.add_argument("--probe_token", type=int, help="ON's probe token (default <extra_id_0>)")
   parser.add_argument("--out", required=True)
   args = parser.parse_args(argv)
-  with open(paths.absolute(args.zero_shot)) as f:
-    result = json.load(f)
+  try:
+    with open(paths.absolute(args.zero_shot)) as f:
+      result = json.load(f)
+  except (OSError, ValueError) as e:
+    parser.error(f"--zero_shot {args.zero_shot}: cannot be read as JSON ({e})")
+  missing = [k for k in ("prompt_files", "prompt_tasks", "tasks", args.values)
+             if not isinstance(result, dict) or k not in result]
+  if missing:
+    parser.error(f"--zero_shot {args.zero_shot}: not a zero_shot.json of `python -m "
+                 f"spot_jax.transfer.zero_shot` (no {', '.join(missing)})")
   prompts = np.stack([prompt_files.load_prompt(p, require_metadata=False)[0]
                       for p in result["prompt_files"]])
   on_metric = None
@@ -167,7 +175,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
   table = indicator_table(values, prompts, result["prompt_tasks"], result["tasks"],
                           default_metrics(on_metric))
   table["values"] = args.values
-  print(json.dumps(write_table(table, args.out)))
+  from spot_jax import run_lock
+  try:
+    with run_lock.hold(paths.absolute(args.out), "--out"):
+      print(json.dumps(write_table(table, args.out)))
+  except run_lock.DirectoryInUse as e:
+    parser.error(str(e))
   return table
 
 

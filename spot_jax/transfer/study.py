@@ -42,6 +42,7 @@ from spot_jax.transfer.study_config import (AVERAGE_SOURCE, BASELINE, CONFIG_FIL
 
 log = logging.getLogger("spot_jax.study")
 
+DATA_CHECKS_FILE = "data_checks.json"  # every run's data checks, kept across resumes
 EMBEDDING_SEED = 1000  # target embeddings' seeds: EMBEDDING_SEED + i, none a source run's
 # What the report compares (a, b): a - b paired over seeds.
 COMPARISONS = (
@@ -154,9 +155,28 @@ class Study:
       args.update(model_config=cfg.model_config, initial_checkpoint=cfg.initial_checkpoint)
     return {k: v for k, v in args.items() if v is not None or k == "initial_checkpoint"}
 
-  def _record_data(self, out: Dict[str, Any]) -> None:
-    for report in out.get("data") or ():
+  def _data_path(self) -> str:
+    return os.path.join(self.cfg.out_dir, DATA_CHECKS_FILE)
+
+  def _load_data(self) -> None:
+    """The data checks of runs finished before a resume (they are not run again)."""
+    try:
+      with open(self._data_path(), encoding="utf-8") as f:
+        reports = json.load(f)
+    except FileNotFoundError:
+      return
+    except ValueError as e:
+      raise ValueError(f"{self._data_path()} is not valid JSON ({e}); it lists the data checks "
+                       "of the study's finished runs: delete it, and resume") from None
+    for report in reports:
       self.data[(report["task"], report["split"])] = report
+
+  def _record_data(self, out: Dict[str, Any]) -> None:
+    reports = out.get("data") or ()
+    for report in reports:
+      self.data[(report["task"], report["split"])] = report
+    if reports:
+      _write_json(self._data_path(), [self.data[key] for key in sorted(self.data)])
 
   def _execute(self, runs: Sequence[_Run]) -> None:
     """Trains the runs not done yet, packed by shared settings when `train_group` is set,
@@ -517,6 +537,7 @@ class Study:
     start = time.time()
     os.makedirs(cfg.out_dir, exist_ok=True)
     _write_json(os.path.join(cfg.out_dir, CONFIG_FILE), cfg.to_json())
+    self._load_data()
     library = PromptLibrary(self.library_root, create=True)
     self.train_sources(library)
     embeddings = self.embed_targets()

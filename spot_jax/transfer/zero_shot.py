@@ -175,12 +175,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                    for p in args.prompts)
   if not prompts:
     parser.error("no prompts to evaluate")
-  gin_utils.prepare_tasks(modules=args.task_modules)
-  result = zero_shot_matrix(prompts, args.tasks, model_config=convert.model_config(args),
-                            checkpoint_path=args.checkpoint, task_feature_lengths=lengths,
-                            split=args.split, num_examples=args.num_examples,
-                            batch_size=args.batch_size, metric=args.metric)
-  files = write_matrix(result, args.out)
+  from spot_jax import run_lock
+  try:
+    with run_lock.hold(paths.absolute(args.out), "--out"):
+      gin_utils.prepare_tasks(modules=args.task_modules)
+      result = zero_shot_matrix(prompts, args.tasks, model_config=convert.model_config(args),
+                                checkpoint_path=args.checkpoint, task_feature_lengths=lengths,
+                                split=args.split, num_examples=args.num_examples,
+                                batch_size=args.batch_size, metric=args.metric)
+      files = write_matrix(result, args.out)
+  except run_lock.DirectoryInUse as e:
+    parser.error(str(e))
   print(json.dumps(files))
   return result
 

@@ -65,7 +65,8 @@ def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, capsys):
   # transfer by relation, and the claims they decide.
   record = json.loads((out / "targets" / TARGETS[0] / "random_uniform" / "seed0" /
                        "score.json").read_text())
-  assert [s for s, _ in record["curve"]] == [1, 2, 3] and record["score"] == record["final"]
+  assert [s for s, _ in record["curve"]] == [1, 2, 3]
+  assert record["score"] == record["auc"] == sum(v for _, v in record["curve"]) / 3
   assert 40.0 <= data["majority"][TARGETS[0]] < 100.0
   relations = {s["source"]: s["relation"] for s in data["source_scores"]}
   assert relations == {"synth_sentiment_movie": "same family",
@@ -154,7 +155,7 @@ def test_relative_out_and_flags_from_the_environment(tmp_path, monkeypatch):
   assert {cfg.family(t) for t in cfg.sources} == {"sentiment", "paraphrase", "topic"}
   assert [cfg.relation(s, "synth_sentiment_restaurant") for s in cfg.sources].count(
       "label control") == 1
-  assert (cfg.target_eval_points, cfg.target_score, cfg.num_eval_examples) == (3, "final", 200)
+  assert (cfg.target_eval_points, cfg.target_score, cfg.num_eval_examples) == (2, "auc", 200)
 
 
 # --- The same study on real registered tasks ---------------------------------------------

@@ -197,3 +197,21 @@ def test_bad_imports_name_the_file_and_what_was_expected(tmp_path, capsys):
   assert convert.main(["from-peft", str(tmp_path), *_import_flags(tmp_path / "x")]) == 2
   assert "is not a PEFT adapter: no adapter_config.json" in capsys.readouterr().err
   assert not os.path.exists(tmp_path / "x.npy")
+
+
+def test_a_damaged_peft_weights_file_is_named(exported, tmp_path, capsys):
+  """Random bytes and a truncated copy in place of adapter_model.safetensors: the command
+  names the file, with no safetensors traceback."""
+  _, _, hf_dir = exported
+  good = _peft_adapter(hf_dir, tmp_path / "good", num_virtual_tokens=3,
+                       num_transformer_submodules=1)
+  weights = os.path.join(good, interchange.PEFT_WEIGHTS)
+  whole = open(weights, "rb").read()
+  for damaged in (np.random.RandomState(0).bytes(len(whole)), whole[:len(whole) // 2]):
+    with open(weights, "wb") as f:
+      f.write(damaged)
+    assert convert.main(["from-peft", good, *_import_flags(tmp_path / "x", d_model=32)]) == 2
+    err = capsys.readouterr().err
+    assert f"{weights} is not a readable safetensors file" in err, err
+    assert "Traceback" not in err
+  assert not os.path.exists(tmp_path / "x.npy")

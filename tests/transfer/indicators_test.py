@@ -65,7 +65,7 @@ def test_activated_neurons_join_with_a_model():
   assert first[indicators.ON] == pytest.approx(want)
 
 
-def test_command_on_a_zero_shot_matrix(tmp_path):
+def test_command_on_a_zero_shot_matrix(tmp_path, capsys):
   values, prompts, prompt_tasks = _setup(2)
   files = [prompt_files.save_prompt(tmp_path / f"p{k}", p, dict(
       task=pt, model_name="m", vocabulary_hash="ab" * 32, step=1))
@@ -79,3 +79,12 @@ def test_command_on_a_zero_shot_matrix(tmp_path):
   assert table["pooled"]["cosine_per_token"]["spearman"] == pytest.approx(1.0)
   assert matplotlib.image.imread(str(tmp_path / "out" / "indicators.png")).shape[0] > 100
   assert "pooled Spearman" in (tmp_path / "out" / "indicators.md").read_text()
+  # A damaged or foreign zero_shot.json is named, with what was expected.
+  for text, message in (('{"prompts": [', "cannot be read as JSON"),
+                        ('{"raw": []}', "not a zero_shot.json of `python -m spot_jax.transfer"
+                                        ".zero_shot` (no prompt_files, prompt_tasks, tasks, "
+                                        "relative)")):
+    (tmp_path / "bad.json").write_text(text)
+    with pytest.raises(SystemExit):
+      indicators.main(["--zero_shot", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")])
+    assert f"--zero_shot {tmp_path / 'bad.json'}: {message}" in capsys.readouterr().err

@@ -142,8 +142,10 @@ def test_the_report_holds_every_artifact(finished):
 def test_a_rerun_resumes_without_training_and_refuses_other_settings(finished):
   cfg, s, summary, train = finished
   again = study.Study(cfg, train)
-  again.run()
+  resumed = again.run()
   assert again.progress.trained == 0 and again.progress.done_runs == s.progress.done_runs
+  # The data checks of runs finished before the resume are still in the summary.
+  assert resumed["data"] and resumed["data"] == summary["data"]
   assert again.results == s.results
   with pytest.raises(ValueError, match="target_steps: 4 before, 5 now"):
     study.check_resumable(_config(cfg.out_dir, cfg.model_config, cfg.initial_checkpoint,
