@@ -138,6 +138,16 @@ def test_an_existing_run_resumes_only_with_its_settings(tmp_path, monkeypatch, c
   assert "holds a study run with other settings" in err
   assert "source_steps: 5 before, 7 now" in err
   assert (tmp_path / "study" / study.CONFIG_FILE).read_text() == before
+  # A trainer setting outside the study's own (its gin config) is refused too, once the
+  # study has runs; before that, nothing is being resumed.
+  (tmp_path / "study" / "sources").mkdir()
+  (tmp_path / "study" / "sources" / "synth_sentiment_movie").mkdir()
+  with pytest.raises(SystemExit):
+    pipeline.main(["--out", "study", "--source_steps", "5", "--embedding_step", "5",
+                   "--gin.LEARNING_RATE=0.5"])
+  err = capsys.readouterr().err
+  assert f"--gin.STUDY_DIR {tmp_path / 'study'} holds a run started with other settings" in err
+  assert "LEARNING_RATE = 0.5 (the run has 0.3)" in err
 
 
 def test_relative_out_and_flags_from_the_environment(tmp_path, monkeypatch):

@@ -1,13 +1,15 @@
 """Many prompts per step: a packed group of runs equals the same runs trained one by one
 (prompts, validation scores, files), and a stopped group resumes exactly."""
+import logging
 import os
+import signal
 
 import numpy as np
 import pytest
 
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.tasks import toy
-from spot_jax.training import multi_prompt, trainer
+from spot_jax.training import multi_prompt, preemption, trainer
 
 LENGTHS = {"inputs": 16, "targets": 8}
 # Two tasks, three seeds; two runs share task and seed (one iterator) but not their init.
@@ -64,6 +66,45 @@ def test_packed_runs_equal_separate_runs_and_resume_exactly(toy_backbone, tmp_pa
   a0 = prompt_files.load_prompt_array(str(tmp_path / "packed" / "run0" / "prompts" / "step_0"))
   a2 = prompt_files.load_prompt_array(str(tmp_path / "packed" / "run2" / "prompts" / "step_0"))
   assert not np.array_equal(a0, a2) and np.abs(a2).max() <= 0.5
+
+
+class _SigtermAt(logging.Handler):
+  """Sends this process a real SIGTERM when the training log reaches `text`, as a scheduler
+  would mid-run (the trainer's handler takes it in the main thread)."""
+
+  def __init__(self, text):
+    super().__init__()
+    self.text, self.sent = text, False
+
+  def emit(self, record):
+    if not self.sent and self.text in record.getMessage():
+      self.sent = True
+      os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_saves_every_packed_run_and_the_rerun_continues_exactly(toy_backbone, tmp_path):
+  toy.register()
+  common = dict(_common(toy_backbone, 6), log_period=1, checkpoint_period=6, eval_period=0,
+                prompt_save_steps=())
+  full = multi_prompt.train_prompts(_runs(tmp_path / "full"), **common)
+  logger, handler = logging.getLogger("spot_jax.train"), _SigtermAt("step 3/6, 3 packed runs")
+  level = logger.level
+  logger.setLevel(logging.INFO)
+  logger.addHandler(handler)
+  try:
+    with pytest.raises(preemption.Preempted, match="at step 3; rerun the same command"):
+      multi_prompt.train_prompts(_runs(tmp_path / "cut"), **common)
+  finally:
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+  for run in _runs(tmp_path / "cut"):
+    assert sorted(os.listdir(os.path.join(run.model_dir, "checkpoints"))) == ["3"]
+  resumed = multi_prompt.train_prompts(_runs(tmp_path / "cut"), **common)
+  for a, b in zip(full, resumed):
+    assert b["history"][0]["step"] == 4
+    np.testing.assert_array_equal(
+        prompt_files.load_prompt_array(os.path.join(a["model_dir"], "prompts", "final")),
+        prompt_files.load_prompt_array(os.path.join(b["model_dir"], "prompts", "final")))
 
 
 def test_runs_at_different_steps_are_refused(toy_backbone, tmp_path):
