@@ -13,6 +13,16 @@ if "xla_force_host_platform_device_count" not in _flags:
 if "xla_backend_optimization_level" not in _flags:
   _flags += " --xla_backend_optimization_level=0"
 os.environ["XLA_FLAGS"] = _flags.strip()
+# JAX's persistent compilation cache, shared by this process and the commands tests start
+# (they inherit the environment): the same tiny programs are compiled again by many tests
+# and processes. Keyed by the program, the flags and the jax version, so a hit is the
+# executable a compile would give. Kept in the checkout (ignored by git), so a second run
+# of the suite reuses it; a clean clone starts empty. Set JAX_COMPILATION_CACHE_DIR to
+# choose another place.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pathlib  # noqa: E402
 
@@ -68,3 +78,52 @@ def tiny_vocab(tmp_path_factory):
   import seqio  # pylint: disable=g-import-not-at-top
   path = mocked_tfds.train_tiny_vocab(tmp_path_factory.mktemp("spm"))
   return seqio.SentencePieceVocabulary(path, extra_ids=0)
+
+
+# --- The suite notices when a part of it stops running ------------------------------------
+# tests/collected_counts.json records how many tests each directory collects. A full run
+# (no paths, -k or -m) with fewer than recorded stops before running anything: a module
+# that no longer imports, a renamed file or a lost parameter would otherwise pass quietly.
+# More than recorded is fine; raise the record with the new counts the summary prints.
+COUNTS_FILE = pathlib.Path(__file__).with_name("collected_counts.json")
+
+
+def _per_directory(items):
+  counts = {}
+  for item in items:
+    directory = item.nodeid.split("::")[0].rsplit("/", 1)[0]
+    counts[directory] = counts.get(directory, 0) + 1
+  return dict(sorted(counts.items()))
+
+
+def _full_run(config) -> bool:
+  """No paths but the suite's own folder, no -k, no -m."""
+  here = pathlib.Path(__file__).resolve().parent
+  start = pathlib.Path(config.invocation_params.dir)
+  return (all((start / a).resolve() == here for a in config.args)
+          and not config.option.keyword and not config.option.markexpr)
+
+
+def pytest_collection_finish(session):
+  import json  # pylint: disable=g-import-not-at-top
+  counts = _per_directory(session.items)
+  session.config.stash[_COUNTS_KEY] = counts
+  if not _full_run(session.config):
+    return
+  recorded = json.loads(COUNTS_FILE.read_text())
+  lost = {d: (counts.get(d, 0), n) for d, n in recorded.items() if counts.get(d, 0) < n}
+  if lost:
+    pytest.exit("tests collected fewer than tests/collected_counts.json records: " + "; ".join(
+        f"{d}: {have} of {want}" for d, (have, want) in lost.items()) + ". A part of the suite "
+                "stopped running (an import error, a renamed file, a lost parameter); if "
+                "tests were merged on purpose, lower the record.", returncode=1)
+
+
+_COUNTS_KEY = pytest.StashKey[dict]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+  counts = config.stash.get(_COUNTS_KEY, None)
+  if counts:
+    terminalreporter.write_line("collected per directory: " + ", ".join(
+        f"{d} {n}" for d, n in counts.items()) + f" (total {sum(counts.values())})")

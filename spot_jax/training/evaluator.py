@@ -1,7 +1,9 @@
 """Validation with the task's own seqio metrics: decode, postprocess, score."""
 import functools
+import json
 import logging
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +12,7 @@ import seqio
 
 from spot_jax.model import decoding
 from spot_jax.model.t5 import T5
+from spot_jax.prompts import prompt_files
 from spot_jax.prompts.prompt import gather_prompts, prefix_prompt
 from spot_jax.training import data
 
@@ -148,3 +151,28 @@ class MixedPromptPredictor:
         self.cache = self._decode_all(ds)
       return self.cache[k]
     return predict_fn
+
+
+HISTORY_FILE = "validation_history.json"
+
+
+def load_history(model_dir: str, upto_step: int) -> List[Dict[str, Any]]:
+  """The validations a run recorded before it was interrupted, up to the step it resumes
+  from (later ones are done again), so a resumed run's learning curve is whole."""
+  path = os.path.join(model_dir, HISTORY_FILE)
+  try:
+    with open(path, encoding="utf-8") as f:
+      entries = json.load(f)
+  except FileNotFoundError:
+    return []
+  except ValueError as e:
+    raise ValueError(f"{path} is not valid JSON ({e}); it holds the run's validation scores "
+                     "so far: restore it or start the run again in a new directory") from None
+  return [h for h in entries if h["step"] <= upto_step]
+
+
+def save_history(model_dir: str, history: Sequence[Mapping[str, Any]]) -> None:
+  """Writes a run's validations (the `eval` entries of its history) atomically."""
+  evals = [dict(h) for h in history if "eval" in h]
+  prompt_files.write_atomically(os.path.join(model_dir, HISTORY_FILE),
+                                json.dumps(evals, indent=1).encode())

@@ -35,6 +35,7 @@ from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.training import (checkpointing, data, losses, microbatching,
                                optimizer as optimizer_lib, preemption)
+from spot_jax.training import evaluator
 from spot_jax.training.evaluator import (MixedPromptPredictor, Validator, make_decode_fn,
                                          select_metric)
 from spot_jax.training.train_step import (TrainState, apply_update, compute_logits,
@@ -269,7 +270,9 @@ def _train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[s
                   for t in tasks}
   from spot_jax.training.trainer import _read_best  # pylint: disable=g-import-not-at-top
   best = [_read_best(os.path.join(d, "prompts")) for d in dirs]
-  histories: List[List[Dict[str, Any]]] = [[] for _ in runs]
+  step = int(states.step[0])
+  # A resumed group's earlier validations, so each learning curve is whole.
+  histories: List[List[Dict[str, Any]]] = [evaluator.load_history(d, step) for d in dirs]
 
   def save(i, name, step, role, metric=None):
     extra = {} if metric is None else {"metric_name": metric[0], "metric_value": metric[1]}
@@ -292,12 +295,12 @@ def _train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[s
         log.info("%s step %d validation %s: %s = %.4f", runs[i].model_dir, step, results,
                  name, value)
         histories[i].append({"step": step, "eval": results, name: value})
+        evaluator.save_history(dirs[i], histories[i])
         if best[i] is None or value > best[i]["metric_value"]:
           best[i] = {"step": step, "metric_name": name, "metric_value": value}
           save(i, "best", step, prompt_files.TRANSFER, (name, value))
 
   rng = step_keys[0]
-  step = int(states.step[0])
   if step == 0 and 0 in prompt_save_steps:
     for i in range(len(runs)):
       save(i, "step_0", 0, None)
@@ -330,14 +333,15 @@ def _train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[s
           save(i, f"step_{step}", step, prompt_files.TASK_EMBEDDING)
       if validators and (step % eval_period == 0 or step == train_steps):
         validate(step)
-      if (checkpoint_period and step % checkpoint_period == 0) or step == train_steps:
+      saved = (checkpoint_period and step % checkpoint_period == 0) or step == train_steps
+      if saved:
         check_finite(states, runs)
         for i, (r, c) in enumerate(zip(runs, ckpts)):
           k = (r.mixture_or_task_name, r.seed)
           c.save(step, _member(states, i), iterators[k] if owner[k] == i else None)
-      if stop_requested() and step < train_steps:
+      if stop_requested():  # also at the last step: the rerun finishes the runs' outputs
         check_finite(states, runs)
-        if not (checkpoint_period and step % checkpoint_period == 0):
+        if not saved:
           for i, (r, c) in enumerate(zip(runs, ckpts)):
             k = (r.mixture_or_task_name, r.seed)
             c.save(step, _member(states, i), iterators[k] if owner[k] == i else None)

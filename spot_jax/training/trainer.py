@@ -21,6 +21,7 @@ from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.training import (checkpointing, data, microbatching, optimizer as optimizer_lib,
                                partitioning, preemption)
+from spot_jax.training import evaluator
 from spot_jax.training.evaluator import Validator, select_metric
 from spot_jax.training.partitioned_step import PartitionedTrainer
 from spot_jax.training.train_step import (MAX_ABS_PARAM, MODEL_TUNING, MODES, PROJECTOR,
@@ -275,8 +276,8 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
   def model_params_now():
     return split_params(mode, state.params, frozen, projector)[0]
 
-  history = []
   step = int(state.step)
+  history = evaluator.load_history(model_dir, step)  # a resumed run's earlier validations
   if step == 0 and 0 in prompt_save_steps:  # the init, e.g. to see how far training moved it
     save_prompt("step_0", 0, None)
   t_last, step_last = time.time(), step
@@ -310,15 +311,17 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
                                          for k, v in mm.items()})
         log.info("step %d validation %s: %s = %.4f", step, results, name, value)
         history.append({"step": step, "eval": results, name: value})
+        evaluator.save_history(model_dir, history)
         if best is None or value > best["metric_value"]:
           best = {"step": step, "metric_name": name, "metric_value": value}
           save_prompt("best", step, prompt_files.TRANSFER, (name, value))
-      if (checkpoint_period and step % checkpoint_period == 0) or step == train_steps:
+      saved = (checkpoint_period and step % checkpoint_period == 0) or step == train_steps
+      if saved:
         check_finite(state)
         ckpt.save(step, state, iterator)
-      if stop_requested() and step < train_steps:
+      if stop_requested():  # also at the last step: the rerun finishes the run's outputs
         check_finite(state)
-        if not (checkpoint_period and step % checkpoint_period == 0):
+        if not saved:
           ckpt.save(step, state, iterator)
         writer.flush()
         eval_writer.flush()

@@ -52,7 +52,8 @@ def _user_env(**extra):
   imports on first use), which saves the suite a minute and changes nothing else."""
   env = {k: v for k, v in os.environ.items()
          if k not in ("XLA_FLAGS", "JAX_PLATFORMS", "PYTEST_ADDOPTS", "VIRTUAL_ENV",
-                      "PYTHONPATH")}
+                      "PYTHONPATH") and not k.startswith(("JAX_COMPILATION_CACHE",
+                                                          "JAX_PERSISTENT_CACHE"))}
   env["PIP_NO_COMPILE"] = "1"
   env.update(extra)
   return env

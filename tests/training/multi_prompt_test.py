@@ -82,26 +82,37 @@ class _SigtermAt(logging.Handler):
       os.kill(os.getpid(), signal.SIGTERM)
 
 
-def test_sigterm_saves_every_packed_run_and_the_rerun_continues_exactly(toy_backbone, tmp_path):
-  toy.register()
-  common = dict(_common(toy_backbone, 6), log_period=1, checkpoint_period=6, eval_period=0,
-                prompt_save_steps=())
-  full = multi_prompt.train_prompts(_runs(tmp_path / "full"), **common)
-  logger, handler = logging.getLogger("spot_jax.train"), _SigtermAt("step 3/6, 3 packed runs")
+def _train_until_sigterm(runs, common, text):
+  logger, handler = logging.getLogger("spot_jax.train"), _SigtermAt(text)
   level = logger.level
   logger.setLevel(logging.INFO)
   logger.addHandler(handler)
   try:
-    with pytest.raises(preemption.Preempted, match="at step 3; rerun the same command"):
-      multi_prompt.train_prompts(_runs(tmp_path / "cut"), **common)
+    with pytest.raises(preemption.Preempted, match="rerun the same command to resume"):
+      multi_prompt.train_prompts(runs, **common)
   finally:
     logger.removeHandler(handler)
     logger.setLevel(level)
-  for run in _runs(tmp_path / "cut"):
+  assert handler.sent
+
+
+def test_sigterm_saves_every_packed_run_and_the_rerun_continues_exactly(toy_backbone, tmp_path):
+  toy.register()
+  common = dict(_common(toy_backbone, 6), log_period=1, checkpoint_period=6, eval_period=2,
+                prompt_save_steps=())
+  full = multi_prompt.train_prompts(_runs(tmp_path / "full"), **common)
+  cut = _runs(tmp_path / "cut")
+  _train_until_sigterm(cut, common, "step 3/6, 3 packed runs")  # after the step-2 validation
+  for run in cut:
     assert sorted(os.listdir(os.path.join(run.model_dir, "checkpoints"))) == ["3"]
-  resumed = multi_prompt.train_prompts(_runs(tmp_path / "cut"), **common)
+  # Stopped again at the last step: the checkpoint is there, the final outputs are not yet.
+  _train_until_sigterm(cut, common, "step 6/6, 3 packed runs")
+  assert not os.path.exists(os.path.join(cut[0].model_dir, "prompts", "final.npy"))
+  resumed = multi_prompt.train_prompts(cut, **common)
+  evals = lambda out: [(h["step"], h["eval"]) for h in out["history"] if "eval" in h]
   for a, b in zip(full, resumed):
-    assert b["history"][0]["step"] == 4
+    assert evals(b) == evals(a) and [s for s, _ in evals(a)] == [2, 4, 6], "the whole curve"
+    assert b["best"] == a["best"]
     np.testing.assert_array_equal(
         prompt_files.load_prompt_array(os.path.join(a["model_dir"], "prompts", "final")),
         prompt_files.load_prompt_array(os.path.join(b["model_dir"], "prompts", "final")))
