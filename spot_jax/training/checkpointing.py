@@ -21,6 +21,8 @@ import orbax.checkpoint as ocp
 import tensorflow as tf
 from etils import epath
 
+from spot_jax.prompts import prompt_files
+
 log = logging.getLogger("spot_jax.checkpoint")
 FILE_LIST = "spot_jax_files.json"
 CORRUPT_DIR = "corrupt_checkpoints"
@@ -122,10 +124,8 @@ class RunCheckpointer:
     listing = file_list(step_dir)  # reads every byte back
     if not listing:
       raise CheckpointError(f"checkpoint {step_dir} was written empty")
-    tmp = os.path.join(step_dir, FILE_LIST + ".tmp")
-    with tf.io.gfile.GFile(tmp, "w") as f:
-      json.dump(listing, f, sort_keys=True)
-    tf.io.gfile.rename(tmp, os.path.join(step_dir, FILE_LIST), overwrite=True)
+    prompt_files.write_atomically(os.path.join(step_dir, FILE_LIST),
+                                  json.dumps(listing, sort_keys=True).encode())
     if self.keep:
       older = sorted(s for s in self.manager.all_steps() if s < step)
       for old in older[:max(len(older) - (self.keep - 1), 0)]:
