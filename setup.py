@@ -44,6 +44,7 @@ T5X_REQUIRES = [
 
 TEST_REQUIRES = [
     "pytest==9.2.0",
+    "pytest-xdist==3.8.0",  # the suite runs on every core (pytest.ini)
     "torch==2.13.0",  # exactly: a looser range pulls a multi-GB CUDA build
     "transformers==5.23.0",
     "peft==0.21.2",

@@ -24,7 +24,10 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
+import fcntl  # noqa: E402
+import json  # noqa: E402
 import pathlib  # noqa: E402
+import shutil  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -54,21 +57,51 @@ def _toy_config():
 TOY_CONFIG = _toy_config()
 
 
+def built_once(tmp_path_factory, name, build):
+  """`build(folder)` once for the whole run, its JSON result returned to every caller.
+
+  Under pytest-xdist (`-n`, pytest.ini) each worker has its own session: the first worker
+  to ask builds into a folder all workers share (the run's temporary root), holding a lock
+  there; the others wait on the lock and read what it wrote. A build that fails leaves no
+  result, so the next caller builds again."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent
+  folder, done = root / name, root / f"{name}.json"
+  with open(root / f"{name}.lock", "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not done.is_file():
+      shutil.rmtree(folder, ignore_errors=True)
+      folder.mkdir()
+      done.write_text(json.dumps(build(folder)))
+  return json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def toy_backbone(tmp_path_factory):
   """A tiny T5 model-tuned from scratch on the prefixed toy skills (`spot_jax.tasks.toy`),
-  exported as a T5X msgpack checkpoint: (config, path, train() result). Built once."""
+  exported as a T5X msgpack checkpoint: (config, path, train() result as JSON, its final
+  parameters in the .npz file at result["final_params"]). Built once per run."""
   from spot_jax.tasks import toy
-  from spot_jax.training import optimizer, trainer
+
+  def build(d):
+    from spot_jax.training import optimizer, trainer
+    out = trainer.train(model_dir=str(d / "run"), mixture_or_task_name="toy_mt_mixture",
+                        task_feature_lengths=TOY_LENGTHS, model_config=TOY_CONFIG,
+                        initial_checkpoint=None, train_steps=400, mode="model",
+                        tx=optimizer.model_tuning_optimizer(learning_rate=1e-2), batch_size=32,
+                        eval_period=400, checkpoint_period=400, log_period=100,
+                        export_params_path=str(d / "backbone.msgpack"), mesh_shape=ONE_DEVICE)
+    import jax  # pylint: disable=g-import-not-at-top
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    final = jax.tree_util.tree_flatten_with_path(out.pop("final_state").params)[0]
+    np.savez(d / "final_params.npz", **{jax.tree_util.keystr(k): np.asarray(v) for k, v in final})
+    out["final_params"] = str(d / "final_params.npz")  # {keystr(path): array}, no pickle
+    return {"path": str(d / "backbone.msgpack"), "result": json.loads(json.dumps(out, default=float))}
+
   toy.register()
-  d = tmp_path_factory.mktemp("backbone")
-  out = trainer.train(model_dir=str(d / "run"), mixture_or_task_name="toy_mt_mixture",
-                      task_feature_lengths=TOY_LENGTHS, model_config=TOY_CONFIG,
-                      initial_checkpoint=None, train_steps=400, mode="model",
-                      tx=optimizer.model_tuning_optimizer(learning_rate=1e-2), batch_size=32,
-                      eval_period=400, checkpoint_period=400, log_period=100,
-                      export_params_path=str(d / "backbone.msgpack"), mesh_shape=ONE_DEVICE)
-  return TOY_CONFIG, str(d / "backbone.msgpack"), out
+  built = built_once(tmp_path_factory, "toy_backbone", build)
+  return TOY_CONFIG, built["path"], built["result"]
 
 
 @pytest.fixture(scope="session")
@@ -85,13 +118,14 @@ def tiny_vocab(tmp_path_factory):
 # (no paths, -k or -m) with fewer than recorded stops before running anything: a module
 # that no longer imports, a renamed file or a lost parameter would otherwise pass quietly.
 # More than recorded is fine; raise the record with the new counts the summary prints.
-COUNTS_FILE = pathlib.Path(__file__).with_name("collected_counts.json")
+COUNTS_FILE = pathlib.Path(os.environ.get(  # another record: tests/suite_test.py
+    "SPOT_JAX_COLLECTED_COUNTS", pathlib.Path(__file__).with_name("collected_counts.json")))
 
 
-def _per_directory(items):
+def _per_directory(nodeids):
   counts = {}
-  for item in items:
-    directory = item.nodeid.split("::")[0].rsplit("/", 1)[0]
+  for nodeid in nodeids:
+    directory = nodeid.split("::")[0].rsplit("/", 1)[0]
     counts[directory] = counts.get(directory, 0) + 1
   return dict(sorted(counts.items()))
 
@@ -104,11 +138,10 @@ def _full_run(config) -> bool:
           and not config.option.keyword and not config.option.markexpr)
 
 
-def pytest_collection_finish(session):
-  import json  # pylint: disable=g-import-not-at-top
-  counts = _per_directory(session.items)
-  session.config.stash[_COUNTS_KEY] = counts
-  if not _full_run(session.config):
+def _check_counts(config, nodeids):
+  counts = _per_directory(nodeids)
+  config.stash[_COUNTS_KEY] = counts
+  if not _full_run(config):
     return
   recorded = json.loads(COUNTS_FILE.read_text())
   lost = {d: (counts.get(d, 0), n) for d, n in recorded.items() if counts.get(d, 0) < n}
@@ -119,6 +152,19 @@ def pytest_collection_finish(session):
                 "tests were merged on purpose, lower the record.", returncode=1)
 
 
+def pytest_collection_finish(session):
+  if not hasattr(session.config, "workerinput"):  # a pytest-xdist worker: its controller checks
+    _check_counts(session.config, [item.nodeid for item in session.items])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+  """Under pytest-xdist the controller collects nothing itself: every worker collects the
+  whole suite (xdist checks they agree), so the first worker's list is checked."""
+  if _COUNTS_KEY not in node.config.stash:
+    _check_counts(node.config, ids)
+
+
 _COUNTS_KEY = pytest.StashKey[dict]()
 
 
@@ -127,3 +173,17 @@ def pytest_terminal_summary(terminalreporter, config):
   if counts:
     terminalreporter.write_line("collected per directory: " + ", ".join(
         f"{d} {n}" for d, n in counts.items()) + f" (total {sum(counts.values())})")
+
+
+# --- Long modules first ----------------------------------------------------------------------
+# pytest-xdist (pytest.ini: -n auto --dist loadfile --no-loadscope-reorder) runs each module
+# on one worker, in collection order. Modules with end-to-end (`slow`) tests start first, so
+# the short ones fill the workers in at the end instead of one long module running alone.
+def pytest_collection_modifyitems(config, items):
+  del config
+  module = lambda item: item.nodeid.split("::")[0]
+  slow = {module(item) for item in items if item.get_closest_marker("slow")}
+  first = {}
+  for i, item in enumerate(items):
+    first.setdefault(module(item), i)
+  items.sort(key=lambda item: (module(item) not in slow, first[module(item)]))

@@ -1,101 +1,21 @@
-"""The main job's command (`python -m spot_jax.pipeline`), reduced through its flags: every
-artifact of the study on the bundled suite, settings checked before any run, resume only
-with the same settings, relative paths and flags from the environment; and the same command
-on real registered tasks (GLUE / SuperGLUE, TFDS mocked) from a gin file."""
+"""The main job's command (`python -m spot_jax.pipeline`): settings checked before any run,
+resume only with the same settings, relative paths and flags from the environment; and the
+same command on real registered tasks (GLUE / SuperGLUE, TFDS mocked) from a gin file.
+Every artifact of the study on the bundled suite, its console and its resume are checked on
+the README's own command (tests/integration/readme_test.py)."""
 import json
 import os
 import pathlib
 import subprocess
 import sys
 
-import matplotlib.image
 import pytest
 
 from spot_jax import pipeline
-from spot_jax.transfer import study, study_report
+from spot_jax.transfer import study
 from spot_jax.transfer.prompt_library import PromptLibrary
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-SOURCES = ("synth_sentiment_movie", "synth_sentiment_product", "synth_nli_people",
-           "synth_topic_goodbad")
-TARGETS = ("synth_sentiment_restaurant",)
-REDUCED = ["--source_steps", "6", "--embedding_step", "3", "--target_steps", "3",
-           "--target_eval_points", "3",
-           "--mixture_steps", "3", "--source_seeds", "0", "--target_seeds", "0", "1",
-           "--prompt_length", "4", "--source_batch_size", "8", "--target_batch_size", "8",
-           "--top_k", "2", "--num_eval_examples", "16", "--sources", *SOURCES,
-           "--targets", *TARGETS]
-
-
-@pytest.mark.slow
-def test_reduced_main_job_writes_every_artifact(tmp_path, monkeypatch, capsys):
-  monkeypatch.chdir(tmp_path)
-  summary = pipeline.main(["--out", "study", *REDUCED])
-  out = tmp_path / "study"
-  assert summary["out_dir"] == str(out) and summary["library_ok"]
-  # The bundled suite's rows fit the feature lengths: counted, nothing truncated.
-  assert all(r["examples"] > 0 and r["truncated_inputs"] == r["truncated_targets"] == 0
-             for r in summary["data"])
-  # The table: JSON and markdown agree; every init, two seeds, an interval each.
-  table = json.loads((out / "results.json").read_text())
-  parsed = study_report.read_results_markdown((out / "results.md").read_text())
-  assert parsed["methods"] == list(study.INITS)
-  assert set(parsed["rows"]) == set(TARGETS) | {study_report.AVERAGE}
-  for method in study.INITS:
-    cell = table["cells"][TARGETS[0]][method]
-    assert cell["n"] == 2 and 0.0 <= cell["mean"] <= 100.0 and cell["ci95"] is not None
-    assert abs(parsed["rows"][TARGETS[0]][method]["mean"] - cell["mean"]) < 0.01
-  # The report: claims, comparisons and conclusions from the intervals.
-  data = json.loads((out / "study.json").read_text())
-  report = (out / "report.md").read_text()
-  assert [c["conclusion"] for c in data["comparisons"]] == summary["conclusions"]
-  assert all(c in report for c in summary["conclusions"])
-  # The pictures decode.
-  for name in ("similarity_heatmap.png", "similarity_vs_transfer.png",
-               "zero_shot/zero_shot_heatmap.png"):
-    image = matplotlib.image.imread(str(out / name))
-    assert image.shape[0] > 200 and image.shape[1] > 200
-  # The library: a key and a value per source run, all verified.
-  library = PromptLibrary(str(out / "library"))
-  assert library.verify().ok and len(library.entries()) == 2 * len(SOURCES)
-  sim = json.loads((out / "similarity.json").read_text())
-  assert sim["tasks"] == list(SOURCES + TARGETS) and len(sim["matrix"]) == len(SOURCES) + 1
-  # Learning curves (validation at steps 1, 2, 3), the majority-class bar, transfer by the
-  # source's relation to the target (same family, label control, other family), zero-shot
-  # transfer by relation, and the claims they decide.
-  record = json.loads((out / "targets" / TARGETS[0] / "random_uniform" / "seed0" /
-                       "score.json").read_text())
-  assert [s for s, _ in record["curve"]] == [1, 2, 3]
-  assert record["score"] == record["auc"] == sum(v for _, v in record["curve"]) / 3
-  assert 40.0 <= data["majority"][TARGETS[0]] < 100.0
-  relations = {s["source"]: s["relation"] for s in data["source_scores"]}
-  assert relations == {"synth_sentiment_movie": "same family",
-                       "synth_sentiment_product": "same family",
-                       "synth_nli_people": "other family",
-                       "synth_topic_goodbad": "label control"}
-  by_relation = data["transfer_by_relation"]["score"]
-  assert by_relation["same_minus_other_family"]["n"] == 2
-  assert by_relation["same_minus_label_control"]["n"] == 2
-  assert set(data["zero_shot"]["by_relation"]["groups"]) == {
-      "same family", "other family", "label control"}
-  for claim in ("every target clearly above its majority baseline from its best init",
-                "same-family sources transfer better than other-family sources",
-                "zero-shot transfer within a family exceeds transfer across families"):
-    assert claim in report
-  assert len(json.loads((out / "transfer_pairs.json").read_text())) == len(SOURCES)
-  assert (out / "config.gin").is_file() and (out / "operative_config.gin").is_file()
-  # TensorBoard logs of the runs, and progress with an ETA while it ran.
-  events = [f for _, _, files in os.walk(out) for f in files if "tfevents" in f]
-  assert len(events) >= 2 * (len(SOURCES) + 1)
-  log = capsys.readouterr().err  # the command's console (INFO lines of spot_jax)
-  assert any("[targets]" in line and "ETA" in line for line in log.splitlines())
-  assert "packed runs" in log  # the runs of a stage trained together
-  # Library notices (seqio's per-run warnings) stay off the console.
-  assert "FunctionDataset" not in log and "sequence lengths are longer" not in log
-  # Rerunning resumes: nothing is trained again, the table is the same.
-  pipeline.main(["--out", "study", *REDUCED])
-  assert json.loads((out / "results.json").read_text())["cells"] == table["cells"]
-  assert "spot_jax.train]" not in capsys.readouterr().err
 
 
 # --- Settings are checked before the first run ------------------------------------------------

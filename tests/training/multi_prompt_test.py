@@ -149,12 +149,15 @@ def test_one_packed_update_is_each_runs_own_update(toy_backbone, num_microbatche
   prompts = jnp.asarray(rs.normal(size=(n, 4, 64)), jnp.float32)
   states = jax.vmap(lambda p: init_state(p, tx))(prompts)
   rng = jax.random.PRNGKey(0)
-  packed, metrics = multi_prompt.multi_train_step(states, params, batch, rng, model=T5(config),
-                                                  tx=tx, num_microbatches=num_microbatches)
+  # Each step compiled once, as the trainers run them (op by op they take ~10x longer).
+  packed_step = jax.jit(functools.partial(multi_prompt.multi_train_step, model=T5(config), tx=tx,
+                                          num_microbatches=num_microbatches))
+  own_step = jax.jit(functools.partial(train_step, model=T5(config), tx=tx, mode="prompt",
+                                       num_microbatches=num_microbatches))
+  packed, metrics = packed_step(states, params, batch, rng)
   for i in range(n):
-    alone, m = train_step(init_state(prompts[i], tx), params,
-                          jax.tree.map(lambda x: x[i], batch), rng, model=T5(config), tx=tx,
-                          mode="prompt", num_microbatches=num_microbatches)
+    alone, m = own_step(init_state(prompts[i], tx), params, jax.tree.map(lambda x: x[i], batch),
+                        rng)
     np.testing.assert_allclose(packed.params[i], alone.params, rtol=0, atol=1e-6)
     for key in ("loss", "accuracy", "grad_norm"):
       # Summing microbatches adds float32 reassociation (seen: 1.4e-6 relative).

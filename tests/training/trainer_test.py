@@ -70,9 +70,11 @@ def test_frozen_weights_come_from_the_checkpoint(backbone, tmp_path):
   """A silent fall-back to random weights would train and mean nothing: the loaded tree
   is the exported one, bit for bit, and a random backbone cannot solve the task."""
   path, out = backbone
-  loaded = trainer.load_frozen_model(path, CONFIG, seed=0)
-  for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(out["final_state"].params)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  loaded = jax.tree_util.tree_flatten_with_path(trainer.load_frozen_model(path, CONFIG, seed=0))[0]
+  with np.load(out["final_params"], allow_pickle=False) as final:  # the trained parameters
+    assert sorted(final.files) == sorted(jax.tree_util.keystr(k) for k, _ in loaded)
+    for k, leaf in loaded:
+      np.testing.assert_array_equal(np.asarray(leaf), final[jax.tree_util.keystr(k)])
   with pytest.raises(FileNotFoundError, match="does-not-exist"):
     trainer.load_frozen_model(str(tmp_path / "does-not-exist"), CONFIG, seed=0)
 
