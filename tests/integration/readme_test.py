@@ -178,6 +178,7 @@ def quick_start(tmp_path_factory):
   _venv_seeing_the_suites_packages(clone)
   first = _run(main_job, clone, SPOT_JAX_PIPELINE_FLAGS=REDUCED_MAIN_JOB,
                **{VIEW_ENV: "command_1"})
+  first.results = json.loads((clone / "spot_jax_demo" / "results.json").read_text())
   again = _run(main_job, clone, SPOT_JAX_PIPELINE_FLAGS=REDUCED_MAIN_JOB,
                **{VIEW_ENV: "command_1"})
   suite = _run(tests, clone, PYTEST_ADDOPTS=f"{ONE_TEST_FILE} -n 0 --basetemp={clone / '.tmp'}")
@@ -217,6 +218,7 @@ def test_the_main_job_writes_every_artifact(quick_start):
                "config.gin", "operative_config.gin"):
     assert (out / name).is_file(), name
   # The library: a key and a value per source run, all verified.
+  assert (out / "library" / "manifest.jsonl").is_file()
   library = PromptLibrary(str(out / "library"))
   assert library.verify().ok and len(library.entries()) == 2 * len(SOURCES)
   sim = json.loads((out / "similarity.json").read_text())
@@ -263,6 +265,8 @@ def test_the_first_command_again_resumes_without_training(quick_start):
   clone, first, again, _ = quick_start
   assert json.loads(again.stdout.strip().splitlines()[-1])["conclusions"] == json.loads(
       first.stdout.strip().splitlines()[-1])["conclusions"]
+  again_results = json.loads((clone / "spot_jax_demo" / "results.json").read_text())
+  assert again_results["cells"] == first.results["cells"]  # the table, as the first run wrote it
   assert "spot_jax.train]" not in again.stderr
   assert "spot_jax.train]" in first.stderr
 
