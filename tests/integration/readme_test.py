@@ -16,6 +16,7 @@ running command 2 itself; pip finds every requirement met and installs spot_jax 
 What command 1 installs is a subset of that, so while command 1 runs, the packages outside
 spot_jax's install requirements (torch, transformers, peft, pytest, t5x's dependencies)
 are not on its path: the main job must run on what command 1 installs."""
+import collections
 import importlib.metadata
 import json
 import os
@@ -170,27 +171,35 @@ def _run(command, clone, **env):
   return run
 
 
+QuickStart = collections.namedtuple("QuickStart", "clone first first_results again suite")
+
+
+def _summary(run):
+  """The main job's summary: the last line it prints."""
+  return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def quick_start(tmp_path_factory):
-  """Command 1, command 1 again, command 2, in one fresh copy: (copy, the three runs)."""
+  """Command 1, command 1 again, command 2, in one fresh copy; the results table as the
+  first run wrote it (the second rewrites the file)."""
   main_job, tests = quick_start_commands()
   clone = _fresh_copy(tmp_path_factory.mktemp("quick_start") / "spot_jax")
   _venv_seeing_the_suites_packages(clone)
   first = _run(main_job, clone, SPOT_JAX_PIPELINE_FLAGS=REDUCED_MAIN_JOB,
                **{VIEW_ENV: "command_1"})
-  first.results = json.loads((clone / "spot_jax_demo" / "results.json").read_text())
+  first_results = json.loads((clone / "spot_jax_demo" / "results.json").read_text())
   again = _run(main_job, clone, SPOT_JAX_PIPELINE_FLAGS=REDUCED_MAIN_JOB,
                **{VIEW_ENV: "command_1"})
   suite = _run(tests, clone, PYTEST_ADDOPTS=f"{ONE_TEST_FILE} -n 0 --basetemp={clone / '.tmp'}")
-  yield clone, first, again, suite
+  yield QuickStart(clone, first, first_results, again, suite)
   shutil.rmtree(clone, ignore_errors=True)
 
 
 @pytest.mark.slow
 def test_the_main_job_writes_every_artifact(quick_start):
-  clone, first, _, _ = quick_start
-  summary = json.loads(first.stdout.strip().splitlines()[-1])
-  out = clone / "spot_jax_demo"
+  summary = _summary(quick_start.first)
+  out = quick_start.clone / "spot_jax_demo"
   assert summary["out_dir"] == str(out) and summary["library_ok"]
   # The bundled suite's rows fit the feature lengths: counted, nothing truncated.
   assert all(r["examples"] > 0 and r["truncated_inputs"] == r["truncated_targets"] == 0
@@ -253,8 +262,7 @@ def test_the_main_job_writes_every_artifact(quick_start):
 
 @pytest.mark.slow
 def test_the_console_shows_progress_and_results_not_library_notices(quick_start):
-  _, first, _, _ = quick_start
-  log = first.stderr
+  log = quick_start.first.stderr
   assert any("[targets]" in line and "ETA" in line for line in log.splitlines())
   assert "packed runs" in log  # the runs of a stage trained together
   assert "FunctionDataset" not in log and "sequence lengths are longer" not in log
@@ -262,18 +270,17 @@ def test_the_console_shows_progress_and_results_not_library_notices(quick_start)
 
 @pytest.mark.slow
 def test_the_first_command_again_resumes_without_training(quick_start):
-  clone, first, again, _ = quick_start
-  assert json.loads(again.stdout.strip().splitlines()[-1])["conclusions"] == json.loads(
-      first.stdout.strip().splitlines()[-1])["conclusions"]
-  again_results = json.loads((clone / "spot_jax_demo" / "results.json").read_text())
-  assert again_results["cells"] == first.results["cells"]  # the table, as the first run wrote it
-  assert "spot_jax.train]" not in again.stderr
-  assert "spot_jax.train]" in first.stderr
+  run = quick_start
+  assert _summary(run.again)["conclusions"] == _summary(run.first)["conclusions"]
+  again_results = json.loads((run.clone / "spot_jax_demo" / "results.json").read_text())
+  assert again_results["cells"] == run.first_results["cells"]
+  assert "spot_jax.train]" not in run.again.stderr
+  assert "spot_jax.train]" in run.first.stderr
 
 
 @pytest.mark.slow
 def test_the_tests_pass_in_the_folder_the_main_job_left(quick_start):
-  clone, _, _, suite = quick_start
-  assert (clone / "spot_jax_demo" / "report.md").is_file()
+  suite = quick_start.suite
+  assert (quick_start.clone / "spot_jax_demo" / "report.md").is_file()
   assert re.search(r"\b\d+ passed\b", suite.stdout) and " failed" not in suite.stdout, \
       suite.stdout[-2000:]
