@@ -10,6 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
+from spot_jax import atomic_files
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5x_checkpoint import DTypeLike, as_dtype, flatten, unflatten
 
@@ -248,14 +249,9 @@ def write_hf_checkpoint(params: Mapping[str, Any], config: T5Config, out_dir: st
   from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
   state = {k: np.ascontiguousarray(np.asarray(v, np.float32))
            for k, v in params_to_hf(params, config, include_tied=False).items()}
-  os.makedirs(out_dir, exist_ok=True)
-  weights = os.path.join(out_dir, SAFETENSORS_FILE)
-  tmp = f"{weights}.{os.getpid()}.tmp"
-  save_file(state, tmp, metadata={"format": "pt"})
-  os.replace(tmp, weights)
-  config_path = os.path.join(out_dir, CONFIG_FILE)
-  with open(f"{config_path}.tmp", "w") as f:
-    json.dump(hf_config_dict(config), f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(f"{config_path}.tmp", config_path)
+  with atomic_files.atomic_output(os.path.join(out_dir, SAFETENSORS_FILE)) as tmp:
+    save_file(state, tmp, metadata={"format": "pt"})
+  atomic_files.write_atomically(
+      os.path.join(out_dir, CONFIG_FILE),
+      json.dumps(hf_config_dict(config), indent=2, sort_keys=True) + "\n")
   return out_dir

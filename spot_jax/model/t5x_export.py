@@ -5,13 +5,12 @@ import os
 import numpy as np
 from flax import serialization
 
-from spot_jax.prompts.prompt_files import write_atomically
+from spot_jax.atomic_files import write_atomically
 
 
 def write_t5x_msgpack(params, path: str):
   """`params` (our T5X-named tree) -> `path`, laid out as T5X's `optimizer/target`."""
   tree = {"optimizer": {"target": _to_numpy(params)}, "version": 3}
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   write_atomically(os.fspath(path), serialization.msgpack_serialize(tree))
 
 

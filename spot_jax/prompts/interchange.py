@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from spot_jax import atomic_files
 from spot_jax.prompts import prompt_files
 
 PEFT_CONFIG = "adapter_config.json"
@@ -57,13 +58,10 @@ def export_peft(prompt_path: str, out_dir: str, *, num_heads: Optional[int] = No
     base_model = meta.model_name
   config = peft_adapter_config(prompt, num_heads=num_heads, num_layers=num_layers,
                                base_model=base_model)
-  os.makedirs(out_dir, exist_ok=True)
-  weights = os.path.join(out_dir, PEFT_WEIGHTS)
-  tmp = f"{weights}.{os.getpid()}.tmp"
-  save_file({PEFT_KEY: np.ascontiguousarray(prompt, np.float32)}, tmp,
-            metadata={"format": "pt"})
-  os.replace(tmp, weights)
-  prompt_files.write_atomically(os.path.join(out_dir, PEFT_CONFIG),
+  with atomic_files.atomic_output(os.path.join(out_dir, PEFT_WEIGHTS)) as tmp:
+    save_file({PEFT_KEY: np.ascontiguousarray(prompt, np.float32)}, tmp,
+              metadata={"format": "pt"})
+  atomic_files.write_atomically(os.path.join(out_dir, PEFT_CONFIG),
                                 (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
   return out_dir
 
@@ -140,7 +138,7 @@ def write_prompt_tuning_npy(prompt_path: str, out: str) -> str:
     step = meta.step if meta is not None else 0
     out = os.path.join(out, "numpy_checkpoints", f"checkpoint_{step}", PROMPT_TUNING_NAME)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  prompt_files.write_atomically(out, prompt_files.npy_bytes(prompt))
+  atomic_files.write_atomically(out, prompt_files.npy_bytes(prompt))
   return out
 
 

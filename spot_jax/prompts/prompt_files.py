@@ -18,10 +18,11 @@ import json
 import math
 import operator
 import os
-import uuid
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from spot_jax import atomic_files
 
 FORMAT_VERSION = 1
 NPY_SUFFIX = ".npy"
@@ -263,72 +264,25 @@ def complete_metadata(prompt: np.ndarray, metadata: Union[PromptMetadata, Mappin
           timespec="seconds"))
 
 
-def _fsync_dir(directory: str) -> None:
-  try:
-    fd = os.open(directory, os.O_RDONLY)
-  except OSError:
-    return
-  try:
-    os.fsync(fd)
-  except OSError:
-    pass
-  finally:
-    os.close(fd)
-
-
-def _is_uri(path: str) -> bool:
-  """`gs://...` and other filesystems TensorFlow's gfile serves (T5X runs write to buckets)."""
-  return "://" in os.fspath(path)
-
-
-def _gfile():
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only for gs:// and such)
-  return tf.io.gfile
-
-
 def _read_bytes(path: str) -> bytes:
-  if _is_uri(path):
-    if not _gfile().exists(path):
+  if atomic_files.is_uri(path):
+    if not atomic_files.gfile().exists(path):
       raise FileNotFoundError(path)
-    with _gfile().GFile(path, "rb") as f:
+    with atomic_files.gfile().GFile(path, "rb") as f:
       return f.read()
   with open(path, "rb") as f:
     return f.read()
 
 
 def _exists(path: str) -> bool:
-  return _gfile().exists(path) if _is_uri(path) else os.path.exists(path)
+  return atomic_files.gfile().exists(path) if atomic_files.is_uri(path) else os.path.exists(path)
 
 
 def _makedirs(directory: str) -> None:
-  if _is_uri(directory):
-    _gfile().makedirs(directory)
+  if atomic_files.is_uri(directory):
+    atomic_files.gfile().makedirs(directory)
   else:
     os.makedirs(directory, exist_ok=True)
-
-
-def write_atomically(path: str, data: bytes) -> None:
-  """Writes `data` to `path` via a temporary file in the same directory, fsync and rename
-  (on a bucket: a temporary object, then gfile's rename)."""
-  if _is_uri(path):
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with _gfile().GFile(tmp, "wb") as f:
-      f.write(data)
-    _gfile().rename(tmp, path, overwrite=True)
-    return
-  directory = os.path.dirname(os.path.abspath(path))
-  tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-  try:
-    with open(tmp, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-  _fsync_dir(directory)
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -348,10 +302,11 @@ def save_prompt(path: PathLike, prompt: Any,
   npy_path, json_path = prompt_paths(path)
   array = as_prompt_array(prompt)
   metadata = complete_metadata(array, metadata)
-  _makedirs(os.path.dirname(npy_path if _is_uri(npy_path) else os.path.abspath(npy_path)))
+  _makedirs(os.path.dirname(
+      npy_path if atomic_files.is_uri(npy_path) else os.path.abspath(npy_path)))
   sidecar = json.dumps(metadata.to_dict(), indent=2, sort_keys=True) + "\n"
-  write_atomically(npy_path, npy_bytes(array))
-  write_atomically(json_path, sidecar.encode("utf-8"))  # The sidecar commits the pair.
+  atomic_files.write_atomically(npy_path, npy_bytes(array))
+  atomic_files.write_atomically(json_path, sidecar)  # The sidecar commits the pair.
   return npy_path
 
 

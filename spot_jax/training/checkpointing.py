@@ -21,7 +21,7 @@ import orbax.checkpoint as ocp
 import tensorflow as tf
 from etils import epath
 
-from spot_jax.prompts import prompt_files
+from spot_jax import atomic_files
 
 log = logging.getLogger("spot_jax.checkpoint")
 FILE_LIST = "spot_jax_files.json"
@@ -124,7 +124,7 @@ class RunCheckpointer:
     listing = file_list(step_dir)  # reads every byte back
     if not listing:
       raise CheckpointError(f"checkpoint {step_dir} was written empty")
-    prompt_files.write_atomically(os.path.join(step_dir, FILE_LIST),
+    atomic_files.write_atomically(os.path.join(step_dir, FILE_LIST),
                                   json.dumps(listing, sort_keys=True).encode())
     if self.keep:
       older = sorted(s for s in self.manager.all_steps() if s < step)

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import seqio
 
+from spot_jax import atomic_files
 from spot_jax.model import decoding
 from spot_jax.model.t5 import T5
-from spot_jax.prompts import prompt_files
 from spot_jax.prompts.prompt import gather_prompts, prefix_prompt
 from spot_jax.training import data
 
@@ -174,5 +174,5 @@ def load_history(model_dir: str, upto_step: int) -> List[Dict[str, Any]]:
 def save_history(model_dir: str, history: Sequence[Mapping[str, Any]]) -> None:
   """Writes a run's validations (the `eval` entries of its history) atomically."""
   evals = [dict(h) for h in history if "eval" in h]
-  prompt_files.write_atomically(os.path.join(model_dir, HISTORY_FILE),
+  atomic_files.write_atomically(os.path.join(model_dir, HISTORY_FILE),
                                 json.dumps(evals, indent=1).encode())

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spot_jax import paths, settings
+from spot_jax import atomic_files, paths, settings
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5, logical_axes
 from spot_jax.prompts import prompt_files
@@ -93,7 +93,7 @@ def evaluate(*, mixture_or_task_name: str, task_feature_lengths: Mapping[str, in
               "checkpoint_path": checkpoint_path, "prompt_file": prompt_file, "step": step,
               "num_examples": num_examples, "metrics": metrics}
     path = os.path.join(output_dir, "metrics.json")
-    prompt_files.write_atomically(path, (json.dumps(report, indent=2) + "\n").encode())
+    atomic_files.write_atomically(path, (json.dumps(report, indent=2) + "\n").encode())
     log.info("wrote %s", path)
   return metrics
 
@@ -177,6 +177,6 @@ def infer(*, mixture_or_task_name: str, task_feature_lengths: Mapping[str, int],
   os.makedirs(output_dir, exist_ok=True)
   output_path = os.path.join(output_dir, "predictions.jsonl")
   body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-  prompt_files.write_atomically(output_path, body.encode("utf-8"))
+  atomic_files.write_atomically(output_path, body.encode("utf-8"))
   log.info("wrote %d predictions to %s", len(records), output_path)
   return len(records)

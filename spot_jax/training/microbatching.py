@@ -14,8 +14,8 @@ import logging
 import os
 from typing import Optional
 
+from spot_jax import atomic_files
 from spot_jax.model.config import T5Config
-from spot_jax.prompts import prompt_files
 
 # The default per-device budget for activations when the user sets none. On CPU small: measured
 # with tools/bench.py (Small, batch 32, 612 + 16 tokens, AMD EPYC), the step ran faster the
@@ -134,5 +134,5 @@ def resolve(model_dir: str, config: T5Config, batch_per_device: int, encoder_len
             "activation_bytes_per_example": activation_bytes_per_example(
                 config, encoder_length, decoder_length),
             "batch_per_device": batch_per_device, "examples_per_row": examples_per_row}
-  prompt_files.write_atomically(path, (json.dumps(record, indent=1) + "\n").encode())
+  atomic_files.write_atomically(path, (json.dumps(record, indent=1) + "\n").encode())
   return k

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 from clu import metric_writers
 
-from spot_jax import paths, run_lock, settings
+from spot_jax import atomic_files, paths, run_lock, settings
 from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
@@ -54,7 +54,7 @@ def check_run_settings(model_dir: str, resuming: bool, now: Mapping[str, Any]) -
   longer `train_steps` is taken (and logged). Written when a run starts from step 0."""
   path = os.path.join(model_dir, SETTINGS_FILE)
   if not resuming or not os.path.isfile(path):
-    prompt_files.write_atomically(path, json.dumps(now, indent=1, sort_keys=True).encode())
+    atomic_files.write_atomically(path, json.dumps(now, indent=1, sort_keys=True).encode())
     return
   with open(path, encoding="utf-8") as f:
     before = json.load(f)
@@ -70,7 +70,7 @@ def check_run_settings(model_dir: str, resuming: bool, now: Mapping[str, Any]) -
   if now["train_steps"] > before["train_steps"]:
     log.info("resuming %s for %d steps (it started for %d)", model_dir, now["train_steps"],
              before["train_steps"])
-    prompt_files.write_atomically(path, json.dumps(now, indent=1, sort_keys=True).encode())
+    atomic_files.write_atomically(path, json.dumps(now, indent=1, sort_keys=True).encode())
 
 
 def load_frozen_model(initial_checkpoint: Optional[str], config: T5Config, seed: int):

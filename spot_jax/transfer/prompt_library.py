@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from spot_jax import atomic_files
 from spot_jax.prompts import prompt_files
 from spot_jax.prompts.prompt_files import (ModelMismatchError, ModelSignature, PromptMetadata,
                                            ROLES, check_same_model)
@@ -120,14 +121,6 @@ def _slug(text: str) -> str:
   return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:48] or "x"
 
 
-def _fsync_dir(directory: str) -> None:
-  fd = os.open(directory, os.O_RDONLY)
-  try:
-    os.fsync(fd)
-  finally:
-    os.close(fd)
-
-
 class PromptLibrary:
   """A prompt library rooted at a directory (see the module docstring for the layout)."""
 
@@ -176,19 +169,9 @@ class PromptLibrary:
     return entries
 
   def _write_manifest(self, entries: Sequence[LibraryEntry]) -> None:
-    tmp = os.path.join(self.root, f".{MANIFEST}.{uuid.uuid4().hex}.tmp")
-    try:
-      with open(tmp, "w", encoding="utf-8") as f:
-        f.write("".join(e.to_json() + "\n" for e in entries))
-        f.flush()
-        os.fsync(f.fileno())
-      _crash_point("manifest_temp_written")
-      os.replace(tmp, self.manifest_path)
-    except BaseException:
-      if os.path.exists(tmp):
-        os.remove(tmp)
-      raise
-    _fsync_dir(self.root)
+    atomic_files.write_atomically(
+        self.manifest_path, "".join(e.to_json() + "\n" for e in entries),
+        before_commit=lambda: _crash_point("manifest_temp_written"))
 
   def _resolve(self, entry: LibraryEntry) -> str:
     """Absolute stem of an entry's prompt files; refuses paths that leave the library."""

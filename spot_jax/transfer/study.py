@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from spot_jax import atomic_files
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.transfer import retrieval, similarity, statistics, study_report, workflow
 from spot_jax.transfer.study_measures import (learning_curve_scores, majority_score,
@@ -76,7 +77,7 @@ class Progress:
 
 
 def _write_json(path: str, data: Any) -> str:
-  return study_report.atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
+  return atomic_files.write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 @dataclasses.dataclass
@@ -529,7 +530,7 @@ class Study:
     _write_json(os.path.join(out, "similarity.json"), sim)
     _write_json(os.path.join(out, "transfer_pairs.json"), self.pairs)
     _write_json(os.path.join(out, "study.json"), data)
-    study_report.atomic_write(os.path.join(out, "report.md"), study_writeup.markdown(data))
+    atomic_files.write_atomically(os.path.join(out, "report.md"), study_writeup.markdown(data))
     return data
 
   def run(self) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -25,6 +25,7 @@ from scipy import stats as scipy_stats
 from scipy.cluster import hierarchy
 from scipy.spatial import distance
 
+from spot_jax import atomic_files
 from spot_jax.transfer import statistics
 
 AVERAGE = "average over targets"
@@ -130,16 +131,6 @@ def results_table(results: Sequence[Mapping[str, Any]], baseline: str = "random_
           "cells": cells, "average": average}
 
 
-def atomic_write(path: str, data: Union[str, bytes]) -> str:
-  path = os.fspath(path)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp.{os.getpid()}"
-  with open(tmp, "wb") as f:
-    f.write(data.encode("utf-8") if isinstance(data, str) else data)
-  os.replace(tmp, path)
-  return path
-
-
 def _format_cell(cell: Optional[Mapping[str, Any]]) -> str:
   if cell is None:
     return _NA
@@ -180,8 +171,9 @@ def write_report(out_dir: str, stem: str, data: Mapping[str, Any], markdown: str
                  ) -> Dict[str, str]:
   """Writes `<stem>.json` (strict JSON) and `<stem>.md` atomically; returns both paths."""
   text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-  return {"json": atomic_write(os.path.join(out_dir, f"{stem}.json"), text),
-          "markdown": atomic_write(os.path.join(out_dir, f"{stem}.md"), markdown)}
+  write = atomic_files.write_atomically
+  return {"json": write(os.path.join(out_dir, f"{stem}.json"), text),
+          "markdown": write(os.path.join(out_dir, f"{stem}.md"), markdown)}
 
 
 def write_results(table: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
@@ -235,7 +227,7 @@ def save_png(fig: Figure, path: str) -> str:
   FigureCanvasAgg(fig)
   buf = io.BytesIO()
   fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-  return atomic_write(path, buf.getvalue())
+  return atomic_files.write_atomically(path, buf.getvalue())
 
 
 def _family_colors(families: Sequence[Optional[str]]) -> Dict[Optional[str], Any]:
