@@ -11,11 +11,11 @@ Prints `{task: {metric: value}}` as JSON and writes it to EVAL_OUTPUT_DIR/metric
 import json
 from typing import Optional, Sequence
 
-from spot_jax import gin_utils
+from spot_jax.cli import gin_flags
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-  metrics, _ = gin_utils.run_command(argv, __doc__, "EVAL_OUTPUT_DIR", "evaluate")
+  metrics, _ = gin_flags.run_command(argv, __doc__, "EVAL_OUTPUT_DIR", "evaluate")
   print(json.dumps(metrics), flush=True)
   return metrics
 

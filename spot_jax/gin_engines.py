@@ -14,17 +14,17 @@ import os
 
 import gin
 
-from spot_jax import gin_utils
+from spot_jax.cli import gin_flags
 
 T5X_LAYER = "t5x"  # the folder under gin/ whose files shadow gin/'s under t5x.train
 
 
 def _setup() -> None:
-  gin_utils.register_components()
-  gin_utils.harden_gin_file_readers()
-  root = gin_utils.gin_dir()
+  gin_flags.register_components()
+  gin_flags.harden_gin_file_readers()
+  root = gin_flags.gin_dir()
   for folder in (os.path.join(root, T5X_LAYER), root):
-    gin_utils.add_search_path(folder)
+    gin_flags.add_search_path(folder)
 
 
 _setup()

@@ -11,11 +11,11 @@ Writes INFER_OUTPUT_DIR/predictions.jsonl: one `{task, input, target, prediction
 """
 from typing import Optional, Sequence
 
-from spot_jax import gin_utils
+from spot_jax.cli import gin_flags
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  count, output_dir = gin_utils.run_command(argv, __doc__, "INFER_OUTPUT_DIR", "infer")
+  count, output_dir = gin_flags.run_command(argv, __doc__, "INFER_OUTPUT_DIR", "infer")
   print(f"wrote {count} predictions to {output_dir}/predictions.jsonl", flush=True)
   return count
 

@@ -53,8 +53,8 @@ SHORT_FLAGS = {
 
 
 def _parser():
-  from spot_jax import gin_utils
-  parser = gin_utils.flag_parser(__doc__)
+  from spot_jax.cli import gin_flags
+  parser = gin_flags.flag_parser(__doc__)
   parser.prog = "python -m spot_jax.pipeline"
   parser.add_argument("--out", help="the output directory (--gin.STUDY_DIR)")
   for flag, (macro, kind, nargs) in SHORT_FLAGS.items():
@@ -67,13 +67,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import logging
   import gin
-  from spot_jax import gin_utils, paths, settings
+  from spot_jax import paths, settings
+  from spot_jax.cli import gin_flags
+  from spot_jax.training import data
   from spot_jax.transfer import study
   argv = shlex.split(os.environ.get(FLAGS_ENV, "")) + list(
       sys.argv[1:] if argv is None else argv)
   parser = _parser()
   try:
-    args = parser.parse_args(gin_utils.rewrite_gin_args(argv))
+    args = parser.parse_args(gin_flags.rewrite_gin_args(argv))
   except ValueError as e:
     parser.error(str(e))
   bindings = list(args.gin_bindings)
@@ -83,32 +85,32 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     value = getattr(args, flag)
     if value is not None:
       bindings.append(f"{macro} = {list(value) if nargs else value!r}")
-  gin_utils.setup_logging()
+  gin_flags.setup_logging()
   # The console shows the study's progress and results: seqio's and TensorFlow's per-run
   # notices (uncached sources, padding, evaluator loggers) repeat for each of its runs.
   logging.getLogger("absl").setLevel(logging.ERROR)
   gin.clear_config()  # a command's own config, also when called twice in one process
   search = [p.strip() for p in args.gin_search_paths.split(",") if p.strip()]
-  gin_utils.parse_gin(args.gin_file or [DEFAULT_GIN], bindings, search, finalize=False)
-  missing = gin_utils.missing_required_macros()
+  gin_flags.parse_gin(args.gin_file or [DEFAULT_GIN], bindings, search, finalize=False)
+  missing = gin_flags.missing_required_macros()
   if missing:
     parser.error("required gin macros not set: " + ", ".join(missing) + "; set each with "
                  + " ".join(f"--gin.{m}=..." for m in missing))
-  unused = gin_utils.unused_macro_bindings(bindings)
+  unused = gin_flags.unused_macro_bindings(bindings)
   if unused:
     parser.error("\n  ".join(unused))
   gin.finalize()
-  configurables = gin_utils.register_configurables()
+  configurables = gin_flags.register_configurables()
   configurables["prepare_tasks"]()
   import seqio
   cfg = configurables["study"]()
   problems = cfg.problems(sorted(set(seqio.TaskRegistry.names())
                                  | set(seqio.MixtureRegistry.names())))
-  vocabulary = gin_utils.query_macro("VOCABULARY_FILE")
+  vocabulary = gin_flags.query_macro("VOCABULARY_FILE")
   if isinstance(vocabulary, str) and not problems:
     for task in (*cfg.sources, *cfg.targets):
       try:
-        gin_utils.check_task_vocabulary(task, vocabulary)
+        data.check_task_vocabulary(task, vocabulary)
       except ValueError as e:
         problems.append(f"--sources/--targets {task!r}: {e}")
   if problems:  # before any run: a usage error naming each flag, not a traceback later
@@ -119,15 +121,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     with run_lock.hold(cfg.out_dir, "--out"):
       try:
         study.check_resumable(cfg)
-        gin_utils.check_resumed_config(cfg.out_dir, "STUDY_DIR", "study")
+        gin_flags.check_resumed_config(cfg.out_dir, "STUDY_DIR", "study")
       except ValueError as e:
         parser.error(str(e))
-      gin_utils.write_config(cfg.out_dir, "config.gin")
+      gin_flags.write_config(cfg.out_dir, "config.gin")
       summary = study.Study(cfg, configurables["train"],
                             configurables["train_prompts"] if cfg.pack else None).run()
-      gin_utils.write_config(cfg.out_dir, "operative_config.gin", operative=True)
+      gin_flags.write_config(cfg.out_dir, "operative_config.gin", operative=True)
   except settings.SettingError as e:
-    sys.exit(f"error: {gin_utils.setting_flag(e)}")
+    sys.exit(f"error: {gin_flags.setting_flag(e)}")
   except run_lock.DirectoryInUse as e:
     sys.exit(f"error: {e}")
   except preemption.Preempted as e:

@@ -13,11 +13,11 @@ Writes `SPOT_DIR/sources/<task>/seed<s>`, `SPOT_DIR/library`, `SPOT_DIR/target_e
 import json
 from typing import Optional, Sequence
 
-from spot_jax import gin_utils
+from spot_jax.cli import gin_flags
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-  summary, _ = gin_utils.run_command(argv, __doc__, "SPOT_DIR", "run_spot", train="train")
+  summary, _ = gin_flags.run_command(argv, __doc__, "SPOT_DIR", "run_spot", train="train")
   print(json.dumps({"best": summary["best"], "ranking": summary["ranking"]}, default=str),
         flush=True)
   return summary

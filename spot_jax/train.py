@@ -12,11 +12,11 @@ r"""Trains a prompt (or the whole model) from gin files, with t5x.train's flags.
 import json
 from typing import Optional, Sequence
 
-from spot_jax import gin_utils
+from spot_jax.cli import gin_flags
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-  summary, _ = gin_utils.run_command(argv, __doc__, "MODEL_DIR", "train")
+  summary, _ = gin_flags.run_command(argv, __doc__, "MODEL_DIR", "train")
   print(json.dumps({"model_dir": summary["model_dir"], "final_step": summary["final_step"],
                     "best": summary["best"], "data": summary["data"],
                     "wall_seconds": round(summary["wall_seconds"], 1)}), flush=True)

@@ -12,11 +12,12 @@ import sys
 import gin
 import pytest
 
-from spot_jax import gin_utils
+from spot_jax.cli import gin_flags
+from spot_jax.training import data
 from spot_jax.model.config import T5Config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-GIN = pathlib.Path(gin_utils.gin_dir())
+GIN = pathlib.Path(gin_flags.gin_dir())
 SIZES = ("small", "base", "large", "xl", "xxl")
 MODELS = [f"models/t5_1_1_lm100k_{s}.gin" for s in SIZES] + ["test/tiny_model.gin"]
 PROMPTS = [None] + sorted(f"prompts/{p.name}" for p in (GIN / "prompts").glob("*.gin"))
@@ -71,7 +72,7 @@ def _clean_gin():
 
 
 def _parse(files, bindings=()):
-  gin_utils.parse_gin([f for f in files if f], bindings, finalize=False)
+  gin_flags.parse_gin([f for f in files if f], bindings, finalize=False)
 
 
 def test_import_gin_from_the_repository_root_is_gin_config():
@@ -94,16 +95,16 @@ def test_shipped_gin_files_are_all_covered():
 def test_every_combination_parses(model, prompt, run):
   _parse([model, prompt, run])
   want = REQUIRED[run] | (PROMPT_REQUIRED.get(prompt, set()) if prompt else set())
-  assert set(gin_utils.missing_required_macros()) == want
-  config = gin_utils.register_configurables()["get_config"]()
+  assert set(gin_flags.missing_required_macros()) == want
+  config = gin_flags.register_configurables()["get_config"]()
   assert isinstance(config, T5Config)
   if model.startswith("models/"):
     size = model.split("_")[-1][:-len(".gin")]
     assert config.name == f"t5_1_1_lm100k_{size}" and config.vocab_size == 32128
     assert config.dropout_rate == 0.1
-    assert gin_utils.query_macro("INITIAL_CHECKPOINT_PATH") == (
+    assert gin_flags.query_macro("INITIAL_CHECKPOINT_PATH") == (
         f"gs://t5-data/pretrained_models/t5x/t5_1_1_lm100k_{size}/checkpoint_1100000")
-    assert gin_utils.query_macro("VOCABULARY_FILE") == (
+    assert gin_flags.query_macro("VOCABULARY_FILE") == (
         "gs://t5-data/vocabs/cc_all.32000.100extra/sentencepiece.model")
   assert str(gin.query_parameter(f"{ENTRY[run]}.mixture_or_task_name")) == (
       "%MIXTURE_OR_TASK_NAME")
@@ -113,18 +114,18 @@ def test_every_combination_parses(model, prompt, run):
 @pytest.mark.parametrize("mesh", sorted(MESHES))
 def test_partitioning_files_set_the_mesh_after_a_run(mesh, run):
   _parse(["models/t5_1_1_lm100k_xxl.gin", run, mesh], ["MODEL_PARALLEL = 4"])
-  assert str(gin_utils.query_macro("MESH_SHAPE")).replace("'", "") == MESHES[mesh]
+  assert str(gin_flags.query_macro("MESH_SHAPE")).replace("'", "") == MESHES[mesh]
   assert str(gin.query_parameter(f"{ENTRY[run]}.mesh_shape")) == "%MESH_SHAPE"
   if mesh.endswith("model_parallel.gin"):
-    assert gin_utils.query_macro("MODEL_PARALLEL") == 4
+    assert gin_flags.query_macro("MODEL_PARALLEL") == 4
 
 
 def test_the_tiny_test_run_needs_only_a_model_dir():
   _parse(["test/tiny.gin"])
-  assert gin_utils.missing_required_macros() == ["MODEL_DIR"]
-  assert gin_utils.query_macro("TASK_MODULES") == ["spot_jax.tasks.toy:register"]
-  assert gin_utils.query_macro("INITIAL_CHECKPOINT_PATH") is None
-  assert gin_utils.register_configurables()["get_config"]().emb_dim == 64
+  assert gin_flags.missing_required_macros() == ["MODEL_DIR"]
+  assert gin_flags.query_macro("TASK_MODULES") == ["spot_jax.tasks.toy:register"]
+  assert gin_flags.query_macro("INITIAL_CHECKPOINT_PATH") is None
+  assert gin_flags.register_configurables()["get_config"]().emb_dim == 64
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -132,25 +133,25 @@ def test_spot_recipes_target_registered_names(recipe):
   from spot_jax.tasks import names
   required, mixture, steps = RECIPES[recipe]
   _parse([recipe])
-  assert set(gin_utils.missing_required_macros()) == required
-  assert gin_utils.query_macro("MIXTURE_OR_TASK_NAME") == mixture
+  assert set(gin_flags.missing_required_macros()) == required
+  assert gin_flags.query_macro("MIXTURE_OR_TASK_NAME") == mixture
   assert mixture in names.ALL_MIXTURES
-  assert gin_utils.query_macro("TRAIN_STEPS") == steps
-  assert gin_utils.query_macro("PROMPT_LENGTH") == 100
-  assert gin_utils.register_configurables()["get_config"]().name == "t5_1_1_lm100k_base"
+  assert gin_flags.query_macro("TRAIN_STEPS") == steps
+  assert gin_flags.query_macro("PROMPT_LENGTH") == 100
+  assert gin_flags.register_configurables()["get_config"]().name == "t5_1_1_lm100k_base"
   init = "@prompts.sampled_vocab()" if recipe == "spot_source.gin" else "@prompts.prompt_file()"
   assert str(gin.query_parameter("prompts.choice.scheme")) == init
   gin.clear_config()
   _parse([recipe, "models/t5_1_1_lm100k_xxl.gin"])  # another size after the recipe
-  assert gin_utils.register_configurables()["get_config"]().emb_dim == 4096
-  assert "t5_1_1_lm100k_xxl" in gin_utils.query_macro("INITIAL_CHECKPOINT_PATH")
+  assert gin_flags.register_configurables()["get_config"]().emb_dim == 4096
+  assert "t5_1_1_lm100k_xxl" in gin_flags.query_macro("INITIAL_CHECKPOINT_PATH")
 
 
 def test_the_glue_study_recipe_is_a_base_study_of_registered_tasks():
   from spot_jax.tasks import names
   _parse(["study/glue_base.gin"], ["STUDY_DIR = '/runs/study'"])
-  assert gin_utils.missing_required_macros() == []
-  cfg = gin_utils.register_configurables()["study"]()
+  assert gin_flags.missing_required_macros() == []
+  cfg = gin_flags.register_configurables()["study"]()
   assert cfg.model_config.name == "t5_1_1_lm100k_base" and cfg.prompt_length == 100
   assert (cfg.source_steps, cfg.embedding_step, cfg.target_steps) == (262144, 10000, 100000)
   assert (cfg.source_seeds, cfg.target_seeds, cfg.top_k) == ((0, 1, 2), (0, 1, 2), 3)
@@ -167,8 +168,8 @@ def test_the_glue_study_recipe_is_a_base_study_of_registered_tasks():
 def test_the_embedded_study_is_the_main_jobs_default():
   from spot_jax import embedded, pipeline
   _parse([pipeline.DEFAULT_GIN])
-  assert gin_utils.missing_required_macros() == []
-  cfg = gin_utils.register_configurables()["study"]()
+  assert gin_flags.missing_required_macros() == []
+  cfg = gin_flags.register_configurables()["study"]()
   assert cfg.model_config == embedded.backbone_config()
   assert cfg.initial_checkpoint == embedded.backbone_path()
   assert cfg.out_dir == os.path.abspath("spot_jax_demo")
@@ -178,16 +179,16 @@ def test_the_embedded_study_is_the_main_jobs_default():
 def test_prompt_tuning_defaults_are_spots():
   _parse(["models/t5_1_1_lm100k_base.gin", "runs/prompt_tuning.gin"])
   q = gin.query_parameter
-  assert gin_utils.query_macro("PROMPT_LENGTH") == 100
-  assert gin_utils.query_macro("BATCH_SIZE") == 32
-  assert gin_utils.query_macro("EVAL_PERIOD") == 500
-  assert gin_utils.query_macro("PROMPT_SAVE_STEPS") == (10000,)
-  assert gin_utils.query_macro("LEARNING_RATE") == 0.3
+  assert gin_flags.query_macro("PROMPT_LENGTH") == 100
+  assert gin_flags.query_macro("BATCH_SIZE") == 32
+  assert gin_flags.query_macro("EVAL_PERIOD") == 500
+  assert gin_flags.query_macro("PROMPT_SAVE_STEPS") == (10000,)
+  assert gin_flags.query_macro("LEARNING_RATE") == 0.3
   assert q("optim.adafactor.decay_rate") == 0.8
   assert q("optim.adafactor.weight_decay_rate") == 1e-5
   assert q("optim.adafactor.multiply_by_parameter_scale") is False
   assert q("train.mode") == "prompt"
-  assert gin_utils.query_macro("TASK_MODULES") == ["spot_jax.tasks.all"]
+  assert gin_flags.query_macro("TASK_MODULES") == ["spot_jax.tasks.all"]
 
 
 def test_prompt_files_choose_the_initializer_and_the_command_line_wins():
@@ -195,9 +196,9 @@ def test_prompt_files_choose_the_initializer_and_the_command_line_wins():
           "runs/prompt_tuning.gin"],
          ["CLASS_LABELS = ['yes', 'no']", "PROMPT_LENGTH = 50"])
   assert str(gin.query_parameter("prompts.choice.scheme")) == "@prompts.class_labels()"
-  assert gin_utils.query_macro("CLASS_LABELS") == ["yes", "no"]
-  assert gin_utils.query_macro("PROMPT_LENGTH") == 50
-  assert gin_utils.missing_required_macros() == ["MIXTURE_OR_TASK_NAME", "MODEL_DIR",
+  assert gin_flags.query_macro("CLASS_LABELS") == ["yes", "no"]
+  assert gin_flags.query_macro("PROMPT_LENGTH") == 50
+  assert gin_flags.missing_required_macros() == ["MIXTURE_OR_TASK_NAME", "MODEL_DIR",
                                                  "TASK_FEATURE_LENGTHS", "TRAIN_STEPS"]
 
 
@@ -209,31 +210,31 @@ def test_prompt_files_choose_the_initializer_and_the_command_line_wins():
     ("['toy_tasks:register']", "['toy_tasks:register']"), ("@prompts.text()", "@prompts.text()"),
     ("%MODEL_DIR", "%MODEL_DIR"), ("", "''")])
 def test_binding_values_quote_bare_strings_only(value, gin_text):
-  assert gin_utils.binding_value(value) == gin_text
+  assert gin_flags.binding_value(value) == gin_text
 
 
 def test_gin_dot_flags_become_bindings_and_parse():
-  args = gin_utils.rewrite_gin_args(["--gin_file=x.gin", "--gin.MODEL_DIR=/tmp/run",
+  args = gin_flags.rewrite_gin_args(["--gin_file=x.gin", "--gin.MODEL_DIR=/tmp/run",
                                      "--gin.train.seed=3", '--gin.MODEL_DIR="\'/tmp/q\'"'])
   assert args == ["--gin_file=x.gin", "--gin_bindings=MODEL_DIR = '/tmp/run'",
                   "--gin_bindings=train.seed = 3", "--gin_bindings=MODEL_DIR = \"'/tmp/q'\""]
   with pytest.raises(ValueError, match="--gin.NAME=value"):
-    gin_utils.rewrite_gin_args(["--gin.MODEL_DIR"])
+    gin_flags.rewrite_gin_args(["--gin.MODEL_DIR"])
 
 
 def test_gin_paths_resolve_from_anywhere(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  assert gin_utils.resolve_gin_file("gin/runs/eval.gin") == str(GIN / "runs" / "eval.gin")
+  assert gin_flags.resolve_gin_file("gin/runs/eval.gin") == str(GIN / "runs" / "eval.gin")
   (tmp_path / "mine").mkdir()
   (tmp_path / "mine" / "extra.gin").write_text("BATCH_SIZE = 4\n")
-  gin_utils.parse_gin(["models/t5_1_1_lm100k_xl.gin", "runs/eval.gin", "extra.gin"],
+  gin_flags.parse_gin(["models/t5_1_1_lm100k_xl.gin", "runs/eval.gin", "extra.gin"],
                       search_paths=[str(tmp_path / "mine")], finalize=False)
-  assert gin_utils.query_macro("BATCH_SIZE") == 4
+  assert gin_flags.query_macro("BATCH_SIZE") == 4
 
 
 def test_missing_required_macros_stop_the_command_naming_the_flags(capsys):
   with pytest.raises(SystemExit):
-    gin_utils.parse_command_line(["--gin_file=models/t5_1_1_lm100k_small.gin",
+    gin_flags.parse_command_line(["--gin_file=models/t5_1_1_lm100k_small.gin",
                                   "--gin_file=runs/prompt_tuning.gin",
                                   "--gin.MODEL_DIR=/tmp/x"], "test")
   err = capsys.readouterr().err
@@ -315,7 +316,7 @@ def test_train_then_eval_and_infer_on_the_prompt_it_wrote(tmp_path):
   from spot_jax.tasks import toy
   from spot_jax.training import inference
   toy.register()
-  config = gin_utils.register_configurables()["get_config"](
+  config = gin_flags.register_configurables()["get_config"](
       "tiny", name="tiny_test", vocab_size=384, emb_dim=64, num_heads=4, head_dim=16,
       mlp_dim=128, dropout_rate=0.0)
   count = inference.infer(mixture_or_task_name="toy_parity", model_config=config,
@@ -368,18 +369,18 @@ def test_the_task_must_tokenize_with_the_models_vocabulary(tmp_path):
                                                           splits=["train"]),
       preprocessors=[], output_features={"inputs": feature, "targets": feature})
   try:
-    gin_utils.prepare_tasks(modules=["spot_jax.tasks.toy:register"],
+    data.prepare_tasks(modules=["spot_jax.tasks.toy:register"],
                             mixture_or_task_name="gin_test_sp_task", vocabulary_file=model_vocab)
-    gin_utils.check_task_vocabulary("gin_test_sp_task", same_bytes)
+    data.check_task_vocabulary("gin_test_sp_task", same_bytes)
     with pytest.raises(ValueError, match="vocabulary mismatch.*other.model"):
-      gin_utils.check_task_vocabulary("gin_test_sp_task", other_vocab)
+      data.check_task_vocabulary("gin_test_sp_task", other_vocab)
   finally:
     seqio.TaskRegistry.remove("gin_test_sp_task")
   toy.register()
   with pytest.raises(ValueError, match="ByteVocabulary"):
-    gin_utils.check_task_vocabulary("toy_parity", model_vocab)
+    data.check_task_vocabulary("toy_parity", model_vocab)
   with pytest.raises(ImportError, match="no_such_tasks_module"):
-    gin_utils.prepare_tasks(modules=["no_such_tasks_module"])
+    data.prepare_tasks(modules=["no_such_tasks_module"])
 
 
 

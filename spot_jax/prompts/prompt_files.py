@@ -156,7 +156,7 @@ def check_same_model(prompt: ModelSignature, query: ModelSignature, *,
     raise ModelMismatchError(
         f"{what} comes from {prompt.describe()} but {wanted_by} is for {query.describe()} "
         f"({', '.join(differs)} differ); a prompt is never truncated or padded across "
-        f"models: project it with spot_jax.transfer.projector instead")
+        f"models: project it with spot_jax.prompts.projector instead")
 
 
 def vocabulary_hash_of(vocabulary: Any) -> str:

@@ -109,17 +109,16 @@ def task_vocabulary(*, mixture_or_task_name: str, modules: Sequence[str],
                     vocabulary_file: Optional[str]):
   """Imports the task modules, checks the task tokenizes with `vocabulary_file` (the model's
   SentencePiece model) and returns the task's output vocabulary for the T5X model."""
-  from spot_jax import gin_utils
   from spot_jax.training import data
-  gin_utils.prepare_tasks(modules=modules, mixture_or_task_name=mixture_or_task_name,
+  data.prepare_tasks(modules=modules, mixture_or_task_name=mixture_or_task_name,
                           vocabulary_file=vocabulary_file)
   return data.output_vocabulary(mixture_or_task_name)
 
 
 def registered_task(*, mixture_or_task_name: str, modules: Sequence[str]) -> str:
   """`mixture_or_task_name`, after importing the task modules that register it."""
-  from spot_jax import gin_utils
-  gin_utils.prepare_tasks(modules=modules)
+  from spot_jax.training import data
+  data.prepare_tasks(modules=modules)
   return mixture_or_task_name
 
 

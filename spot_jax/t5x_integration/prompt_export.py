@@ -1,6 +1,6 @@
 """Prompt files out of a `t5x.train` run: the same `MODEL_DIR/prompts/` that spot_jax's own
 trainer writes (`step_<N>` task embeddings, `best` by validation, `final`), so the library,
-retrieval and `library_cli` read runs of either trainer.
+retrieval and `spot_jax.cli.library` read runs of either trainer.
 
 Both are T5X actions (`train.actions`), which t5x.train runs on process 0 after each stretch
 of training (`TRAIN`) and after each inference evaluation (`INFER_EVAL`); they need

@@ -1,7 +1,8 @@
 """seqio datasets for training and evaluation, batched for the model (no packing, as in
 prompt-tuning), and the vocabulary facts a run records."""
+import importlib
 import logging
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import seqio
 import tensorflow as tf
@@ -10,6 +11,8 @@ from spot_jax.prompts import prompt_files
 from spot_jax.tasks import pipeline
 
 log = logging.getLogger("spot_jax.data")
+# The modules whose import registers the tasks commands may name (TASK_MODULES).
+DEFAULT_TASK_MODULES = ("spot_jax.tasks.all",)
 # How many examples per task and split `check_data` reads (in order) before a run.
 DATA_CHECK_EXAMPLES = 50_000
 _CHECKED: Dict[tuple, Dict[str, Any]] = {}
@@ -88,3 +91,42 @@ def _warn(report: Dict[str, Any], lengths: Mapping[str, int]) -> None:
   if report["rows_dropped"]:
     log.warning("%s (%s): %d empty or malformed rows were dropped while reading %s examples.",
                 report["task"], report["split"], report["rows_dropped"], seen)
+
+
+def prepare_tasks(*, modules: Sequence[str] = DEFAULT_TASK_MODULES,
+                  mixture_or_task_name: Optional[str] = None,
+                  vocabulary_file: Optional[str] = None) -> None:
+  """Registers tasks by importing `modules` ('pkg.mod', or 'pkg.mod:fn' to also call fn()),
+  then checks the task's SentencePiece file is the model's `vocabulary_file`."""
+  if isinstance(modules, str):
+    modules = [modules]
+  for entry in modules:
+    name, _, fn = entry.partition(":")
+    try:
+      module = importlib.import_module(name)
+    except ImportError as e:
+      raise ImportError(f"task module {name!r} (from TASK_MODULES {list(modules)}) could not "
+                        f"be imported: {e}") from e
+    if fn:
+      getattr(module, fn)()
+  if mixture_or_task_name and vocabulary_file:
+    check_task_vocabulary(mixture_or_task_name, vocabulary_file)
+
+
+def check_task_vocabulary(mixture_or_task_name: str, vocabulary_file: str) -> None:
+  """The task must tokenize with the model's SentencePiece model: same path, or same bytes
+  (a local copy, e.g. SPOT_JAX_VOCAB, is read and compared with the model's file)."""
+  vocab = output_vocabulary(mixture_or_task_name)
+  if not isinstance(vocab, seqio.SentencePieceVocabulary):
+    raise ValueError(f"task {mixture_or_task_name!r} uses {type(vocab).__name__}, but the model "
+                     f"expects the SentencePiece model {vocabulary_file}")
+  task_file = vocab.sentencepiece_model_file
+  if task_file == vocabulary_file:
+    return
+  hashes = []
+  for path in (task_file, vocabulary_file):
+    with tf.io.gfile.GFile(path, "rb") as f:
+      hashes.append(prompt_files.vocabulary_hash(f.read()))
+  if hashes[0] != hashes[1]:
+    raise ValueError(f"vocabulary mismatch: task {mixture_or_task_name!r} tokenizes with "
+                     f"{task_file}, the model was trained with {vocabulary_file}")

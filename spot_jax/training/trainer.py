@@ -111,7 +111,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
 
   With mode='projector' (Su et al.'s task tuning) a projector is trained instead: the prompt
   is its projection of the fixed prompt in `source_prompt_file` (of another model), and the
-  prompt files are those projections. `projector` is `transfer.projector.make_projector(...)`
+  prompt files are those projections. `projector` is `prompts.projector.make_projector(...)`
   (sized here from the source prompt and the model) or a `PromptProjector`.
   """
   model_dir = paths.absolute(model_dir)
@@ -224,7 +224,7 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
     frozen = trainer.place(model_params, trainer.frozen_sharding)
     state = trainer.init_state(jnp.asarray(prompt, jnp.float32))
   elif mode == PROJECTOR:
-    from spot_jax.transfer.projector import init_projector
+    from spot_jax.prompts.projector import init_projector
     frozen = trainer.place({"model": model_params, "source": jnp.asarray(source_prompt)},
                            trainer.frozen_sharding)
     state = trainer.init_state(init_projector(projector, init_rng, source_prompt.shape[1]))

@@ -2,8 +2,7 @@ r"""Which indicator predicts transfer (Su et al. 2022 §5; SPoT's Figure 4): the
 of a source prompt to a target task's own prompt, by each indicator, against how well the
 source transfers to that target.
 
-  python -m spot_jax.transfer.indicators --zero_shot /runs/zero_shot/zero_shot.json \
-    [--checkpoint CKPT --size base] --out /runs/indicators
+The command is `python -m spot_jax.cli.indicators` (on a zero-shot matrix).
 
 Indicators: the prompt-embedding similarities of `similarity.METRICS` (cosine of average
 tokens, per-token cosine, flat cosine, Euclidean forms) and, given the frozen model, the
@@ -13,17 +12,13 @@ indicator's value is its mean similarity to those prompts. Reported: Spearman an
 correlation with the transfer values, with p-values (scipy), per target and pooled over all
 pairs, as `indicators.json`, `indicators.md` and `indicators.png`.
 """
-import argparse
-import json
 import os
-import sys
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 from scipy import stats
 
 from spot_jax import paths
-from spot_jax.prompts import prompt_files
 from spot_jax.transfer import similarity, study_report
 
 ON = "activated_neurons"
@@ -135,54 +130,3 @@ def default_metrics(on_metric: Optional[Callable] = None) -> Dict[str, Any]:
   if on_metric is not None:
     metrics[ON] = on_metric
   return metrics
-
-
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-  from spot_jax.transfer import convert
-  parser = argparse.ArgumentParser(prog="python -m spot_jax.transfer.indicators",
-                                   description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--zero_shot", required=True,
-                      help="zero_shot.json of `python -m spot_jax.transfer.zero_shot`")
-  parser.add_argument("--values", choices=("relative", "raw"), default="relative")
-  parser.add_argument("--checkpoint", help="the frozen model, to add ON")
-  convert.model_args(parser, required=False)
-  parser.add_argument("--probe_token", type=int, help="ON's probe token (default <extra_id_0>)")
-  parser.add_argument("--out", required=True)
-  args = parser.parse_args(argv)
-  try:
-    with open(paths.absolute(args.zero_shot)) as f:
-      result = json.load(f)
-  except (OSError, ValueError) as e:
-    parser.error(f"--zero_shot {args.zero_shot}: cannot be read as JSON ({e})")
-  missing = [k for k in ("prompt_files", "prompt_tasks", "tasks", args.values)
-             if not isinstance(result, dict) or k not in result]
-  if missing:
-    parser.error(f"--zero_shot {args.zero_shot}: not a zero_shot.json of `python -m "
-                 f"spot_jax.transfer.zero_shot` (no {', '.join(missing)})")
-  prompts = np.stack([prompt_files.load_prompt(p, require_metadata=False)[0]
-                      for p in result["prompt_files"]])
-  on_metric = None
-  if args.checkpoint:
-    if not (args.size or args.config):
-      parser.error("--checkpoint needs --size or --config (the model ON runs on)")
-    from spot_jax.model import checkpoints
-    from spot_jax.transfer import neurons
-    config = convert.model_config(args)
-    params = checkpoints.load_params(paths.absolute(args.checkpoint), config)
-    on_metric = neurons.overlap_metric(config, params, probe_token_id=args.probe_token)
-  values = np.array([[np.nan if v is None else v for v in row] for row in result[args.values]])
-  table = indicator_table(values, prompts, result["prompt_tasks"], result["tasks"],
-                          default_metrics(on_metric))
-  table["values"] = args.values
-  from spot_jax import run_lock
-  try:
-    with run_lock.hold(paths.absolute(args.out), "--out"):
-      print(json.dumps(write_table(table, args.out)))
-  except run_lock.DirectoryInUse as e:
-    parser.error(str(e))
-  return table
-
-
-if __name__ == "__main__":
-  sys.exit(0 if main() else 1)

@@ -132,8 +132,8 @@ class PromptLibrary:
         if not os.path.exists(self.manifest_path):
           self._write_manifest([])
     elif not os.path.isfile(self.manifest_path):
-      raise LibraryError(f"{self.root} is not a prompt library (no {MANIFEST}); "
-                         f"create it first (e.g. `library_cli add`, or create=True)")
+      raise LibraryError(f"{self.root} is not a prompt library (no {MANIFEST}); create it "
+                         "first (e.g. `python -m spot_jax.cli.library add`, or create=True)")
 
   @property
   def manifest_path(self) -> str:

@@ -8,7 +8,7 @@ Several runs per source task (SPoT keeps 3) are aggregated into one task score:
 `mean` (default; the task's expected similarity, robust to one odd run), `max`
 (the closest run), or `none` (rank every run on its own, as 48 separate prompts).
 
-Strategies, each one function here and one command in `library_cli`:
+Strategies, each one function here and one command in `spot_jax.cli.library`:
 - best of top-k: `best_of_top_k` plans k target runs; `run_plans` runs them
   through a trainer callable `run_target(init_prompt_path) -> validation score`.
 - top-k weighted average: `top_k_weighted_average`, alpha_r = sim_r / sum_l sim_l.

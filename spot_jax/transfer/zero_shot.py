@@ -1,22 +1,16 @@
 r"""Zero-shot cross-task transfer (Su et al. 2022, §4): every prompt evaluated, untrained, on
 every task, with the task's own metrics.
 
-  python -m spot_jax.transfer.zero_shot --library /runs/library \
-    --tasks spot_glue_rte_v200 spot_glue_mnli_v200 --checkpoint CKPT --size base \
-    --task_feature_lengths inputs=512 targets=8 --out /runs/zero_shot
-
-Writes `zero_shot.json` (raw scores, relative scores, each task's metric, the prompts),
-`zero_shot.md` and `zero_shot_heatmap.png` to `--out`. A prompt's score on a task is the
+`write_matrix` writes `zero_shot.json` (raw scores, relative scores, each task's metric, the
+prompts), `zero_shot.md` and `zero_shot_heatmap.png`; the command is
+`python -m spot_jax.cli.zero_shot`. A prompt's score on a task is the
 task's first metric (or `--metric`); its relative score is that divided by the mean score of
 the task's own prompts (those trained on it), Su et al.'s relative performance. Each batch
 decodes examples of several prompts at once (one compilation for any mix).
 """
-import argparse
-import json
 import logging
 import os
-import sys
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -138,57 +132,3 @@ def library_prompts(library_dir: str) -> Dict[str, str]:
   library = PromptLibrary(paths.absolute(library_dir))
   return {f"{e.task}/{e.run or e.id}": library.path(e)
           for e in library.entries(role=prompt_files.TRANSFER)}
-
-
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-  from spot_jax import gin_utils
-  from spot_jax.transfer import convert
-  parser = argparse.ArgumentParser(prog="python -m spot_jax.transfer.zero_shot",
-                                   description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  source = parser.add_mutually_exclusive_group(required=True)
-  source.add_argument("--library", help="every transfer prompt of this library")
-  source.add_argument("--prompts", nargs="+", help="prompt files (name=path or path)")
-  parser.add_argument("--tasks", nargs="+", required=True)
-  parser.add_argument("--checkpoint", help="the frozen model (none: random weights)")
-  convert.model_args(parser, required=True)
-  parser.add_argument("--task_feature_lengths", nargs=2, required=True,
-                      metavar=("inputs=N", "targets=N"))
-  parser.add_argument("--task_modules", nargs="+", default=list(gin_utils.DEFAULT_TASK_MODULES),
-                      help="modules registering the tasks ('module' or 'module:function')")
-  parser.add_argument("--split", default="validation")
-  parser.add_argument("--num_examples", type=int)
-  parser.add_argument("--batch_size", type=int, default=32)
-  parser.add_argument("--metric", help="the metric to tabulate (default: each task's first)")
-  parser.add_argument("--out", required=True)
-  args = parser.parse_args(argv)
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-  pairs = [item.partition("=") for item in args.task_feature_lengths]
-  lengths = {k: int(v) for k, _, v in pairs if v.isdigit() and int(v) > 0}
-  if set(lengths) != {"inputs", "targets"}:
-    parser.error(f"--task_feature_lengths {' '.join(args.task_feature_lengths)}: expected "
-                 "inputs=N targets=N with positive N")
-  if args.library:
-    prompts = library_prompts(args.library)
-  else:
-    prompts = dict(p.split("=", 1) if "=" in p else (os.path.basename(p), p)
-                   for p in args.prompts)
-  if not prompts:
-    parser.error("no prompts to evaluate")
-  from spot_jax import run_lock
-  try:
-    with run_lock.hold(paths.absolute(args.out), "--out"):
-      gin_utils.prepare_tasks(modules=args.task_modules)
-      result = zero_shot_matrix(prompts, args.tasks, model_config=convert.model_config(args),
-                                checkpoint_path=args.checkpoint, task_feature_lengths=lengths,
-                                split=args.split, num_examples=args.num_examples,
-                                batch_size=args.batch_size, metric=args.metric)
-      files = write_matrix(result, args.out)
-  except run_lock.DirectoryInUse as e:
-    parser.error(str(e))
-  print(json.dumps(files))
-  return result
-
-
-if __name__ == "__main__":
-  sys.exit(0 if main() else 1)

@@ -10,6 +10,7 @@ from scipy import stats
 
 from spot_jax.model import t5
 from spot_jax.model.config import get_config
+from spot_jax.cli import indicators as indicators_cli
 from spot_jax.prompts import prompt_files
 from spot_jax.transfer import indicators, neurons, similarity
 
@@ -74,17 +75,17 @@ def test_command_on_a_zero_shot_matrix(tmp_path, capsys):
   (tmp_path / "zero_shot.json").write_text(json.dumps({
       "prompts": [f"p{k}" for k in range(6)], "prompt_files": files,
       "prompt_tasks": prompt_tasks, "tasks": TASKS, "raw": rows, "relative": rows}))
-  table = indicators.main(["--zero_shot", str(tmp_path / "zero_shot.json"),
-                           "--out", str(tmp_path / "out")])
+  table = indicators_cli.main(["--zero_shot", str(tmp_path / "zero_shot.json"),
+                               "--out", str(tmp_path / "out")])
   assert table["pooled"]["cosine_per_token"]["spearman"] == pytest.approx(1.0)
   assert matplotlib.image.imread(str(tmp_path / "out" / "indicators.png")).shape[0] > 100
   assert "pooled Spearman" in (tmp_path / "out" / "indicators.md").read_text()
   # A damaged or foreign zero_shot.json is named, with what was expected.
   for text, message in (('{"prompts": [', "cannot be read as JSON"),
-                        ('{"raw": []}', "not a zero_shot.json of `python -m spot_jax.transfer"
+                        ('{"raw": []}', "not a zero_shot.json of `python -m spot_jax.cli"
                                         ".zero_shot` (no prompt_files, prompt_tasks, tasks, "
                                         "relative)")):
     (tmp_path / "bad.json").write_text(text)
     with pytest.raises(SystemExit):
-      indicators.main(["--zero_shot", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")])
+      indicators_cli.main(["--zero_shot", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")])
     assert f"--zero_shot {tmp_path / 'bad.json'}: {message}" in capsys.readouterr().err

@@ -14,7 +14,8 @@ from spot_jax.model import t5, t5x_export
 from spot_jax.model.config import get_config
 from spot_jax.prompts import prompt_files
 from spot_jax.prompts.prompt import prefix_prompt
-from spot_jax.transfer import library_cli, neurons, similarity
+from spot_jax.cli import library as library_cli
+from spot_jax.transfer import neurons, similarity
 
 CONFIG = get_config("tiny", vocab_size=40, emb_dim=16, num_heads=2, head_dim=8, mlp_dim=24,
                     num_encoder_layers=2, num_decoder_layers=3, dropout_rate=0.0,

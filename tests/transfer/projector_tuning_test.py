@@ -11,7 +11,7 @@ from spot_jax.model import config as config_lib
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.tasks import toy
 from spot_jax.training import optimizer, trainer
-from spot_jax.transfer import projector as projector_lib
+from spot_jax.prompts import projector as projector_lib
 from spot_jax.transfer.prompt_library import PromptLibrary
 
 LENGTHS = {"inputs": 16, "targets": 8}

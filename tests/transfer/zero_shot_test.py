@@ -62,7 +62,8 @@ def test_matrix_equals_each_prompt_evaluated_alone(toy_backbone, prompts, tmp_pa
 
 
 def test_command_line_on_a_library(toy_backbone, prompts, tmp_path, capsys):
-  from spot_jax.transfer import library_cli
+  from spot_jax.cli import library as library_cli
+  from spot_jax.cli import zero_shot as zero_shot_cli
   config, checkpoint, _ = toy_backbone
   lib = str(tmp_path / "lib")
   for name, path in prompts.items():
@@ -71,12 +72,12 @@ def test_command_line_on_a_library(toy_backbone, prompts, tmp_path, capsys):
       k: getattr(config, k) for k in ("vocab_size", "emb_dim", "num_heads", "head_dim",
                                       "mlp_dim", "num_encoder_layers", "num_decoder_layers",
                                       "dropout_rate", "name")}}))
-  result = zero_shot.main(["--library", lib, "--tasks", *TASKS, "--checkpoint", checkpoint,
-                           "--config", str(tmp_path / "config.json"),
-                           "--task_feature_lengths", "inputs=16", "targets=8",
-                           "--task_modules", "spot_jax.tasks.toy:register",
-                           "--num_examples", "4", "--batch_size", "8",
-                           "--out", str(tmp_path / "out")])
+  result = zero_shot_cli.main(["--library", lib, "--tasks", *TASKS, "--checkpoint", checkpoint,
+                               "--config", str(tmp_path / "config.json"),
+                               "--task_feature_lengths", "inputs=16", "targets=8",
+                               "--task_modules", "spot_jax.tasks.toy:register",
+                               "--num_examples", "4", "--batch_size", "8",
+                               "--out", str(tmp_path / "out")])
   assert sorted(result["prompts"]) == sorted(f"{prompt_files.load_metadata(p).task}/{n}"
                                              for n, p in prompts.items())
   assert (tmp_path / "out" / "zero_shot_heatmap.png").exists()

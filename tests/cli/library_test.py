@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from spot_jax.prompts import prompt_files
-from spot_jax.transfer import library_cli
+from spot_jax.cli import library as library_cli
 from spot_jax.transfer.prompt_library import PromptLibrary
 
 VOCAB = "cd" * 32
@@ -78,7 +78,7 @@ def test_a_target_of_another_model_is_refused(tmp_path, capsys):
 
 
 def test_transfer_modules_load_without_tensorflow():
-  code = ("import sys; import spot_jax.transfer.library_cli, spot_jax.transfer.retrieval; "
+  code = ("import sys; import spot_jax.cli.library, spot_jax.transfer.retrieval; "
           "bad = [m for m in ('tensorflow', 'seqio', 'jax', 'flax') if m in sys.modules]; "
           "print(bad); sys.exit(1 if bad else 0)")
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

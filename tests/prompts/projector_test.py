@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spot_jax.transfer import projector as proj
+from spot_jax.prompts import projector as proj
 
 
 def test_shapes_batched_and_not():

@@ -1,13 +1,13 @@
 """Command line over the prompt library and SPoT retrieval.
 
-  python -m spot_jax.transfer.library_cli add LIB PROMPT... [--role transfer]
-  python -m spot_jax.transfer.library_cli list LIB [--task T] [--role R] [--json]
-  python -m spot_jax.transfer.library_cli remove LIB ID...
-  python -m spot_jax.transfer.library_cli verify LIB [--clean]
-  python -m spot_jax.transfer.library_cli rank LIB TARGET [--metric M] [--aggregate A] [--k K]
-  python -m spot_jax.transfer.library_cli weighted-average LIB TARGET --k K --output PATH
-  python -m spot_jax.transfer.library_cli mixture LIB TARGET --k K
-  python -m spot_jax.transfer.library_cli oracle-plan LIB TARGET
+  python -m spot_jax.cli.library add LIB PROMPT... [--role transfer]
+  python -m spot_jax.cli.library list LIB [--task T] [--role R] [--json]
+  python -m spot_jax.cli.library remove LIB ID...
+  python -m spot_jax.cli.library verify LIB [--clean]
+  python -m spot_jax.cli.library rank LIB TARGET [--metric M] [--aggregate A] [--k K]
+  python -m spot_jax.cli.library weighted-average LIB TARGET --k K --output PATH
+  python -m spot_jax.cli.library mixture LIB TARGET --k K
+  python -m spot_jax.cli.library oracle-plan LIB TARGET
 
 TARGET is the target task's embedding: a prompt file (with its JSON sidecar)
 written after the short target run; its metadata names the model it came from.
@@ -15,11 +15,11 @@ written after the short target run; its metadata names the model it came from.
 import argparse
 import json
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from spot_jax import paths
+from spot_jax.cli import convert
 from spot_jax.prompts import prompt_files
-from spot_jax.transfer import convert
 from spot_jax.transfer import prompt_library
 from spot_jax.transfer import retrieval
 from spot_jax.transfer import similarity
@@ -105,7 +105,7 @@ def _metric(args):
     raise ValueError("--metric on compares activated neurons of the frozen model: give "
                      "--checkpoint and --size (or --config)")
   from spot_jax.model import checkpoints
-  from spot_jax.transfer import convert, neurons
+  from spot_jax.transfer import neurons
   config = convert.model_config(args)
   params = checkpoints.load_params(paths.absolute(args.checkpoint), config)
   return neurons.overlap_metric(config, params, probe_token_id=args.probe_token)
@@ -161,7 +161,7 @@ def _cmd_oracle_plan(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="python -m spot_jax.transfer.library_cli",
+  parser = argparse.ArgumentParser(prog="python -m spot_jax.cli.library",
                                    description=__doc__.split("\n\n")[0])
   sub = parser.add_subparsers(dest="command", required=True)
 

@@ -1,12 +1,12 @@
 """Prompts and models to and from other tools' formats.
 
-  python -m spot_jax.transfer.convert to-peft PROMPT OUT_DIR [--base-model HF_DIR]
-  python -m spot_jax.transfer.convert from-peft ADAPTER_DIR OUT_PROMPT --task T \\
+  python -m spot_jax.cli.convert to-peft PROMPT OUT_DIR [--base-model HF_DIR]
+  python -m spot_jax.cli.convert from-peft ADAPTER_DIR OUT_PROMPT --task T \\
       --model-name M --vocabulary SPM_FILE [--d-model D]
-  python -m spot_jax.transfer.convert to-npy PROMPT OUT            # prompt-tuning's numpy
-  python -m spot_jax.transfer.convert from-npy NPY OUT_PROMPT --task T --model-name M \\
+  python -m spot_jax.cli.convert to-npy PROMPT OUT            # prompt-tuning's numpy
+  python -m spot_jax.cli.convert from-npy NPY OUT_PROMPT --task T --model-name M \\
       --vocabulary SPM_FILE [--d-model D] [--step S]
-  python -m spot_jax.transfer.convert model-to-hf CHECKPOINT OUT_DIR (--size S | --config F)
+  python -m spot_jax.cli.convert model-to-hf CHECKPOINT OUT_DIR (--size S | --config F)
 
 PROMPT and OUT_PROMPT are spot_jax prompt files (`dir/name`: `.npy` + `.json`). A PEFT adapter
 is a directory PEFT's `PeftModel.from_pretrained` reads (encoder-only prompt tuning); `to-npy`
@@ -93,7 +93,7 @@ def _cmd_model_to_hf(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="python -m spot_jax.transfer.convert",
+  parser = argparse.ArgumentParser(prog="python -m spot_jax.cli.convert",
                                    description=__doc__.split("\n\n")[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest="command", required=True)

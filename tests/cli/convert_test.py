@@ -16,7 +16,7 @@ from spot_jax.model import t5
 from spot_jax.model.config import get_config
 from spot_jax.prompts import interchange, prompt_files
 from spot_jax.training import train_step
-from spot_jax.transfer import convert
+from spot_jax.cli import convert
 
 VOCAB_HASH = "ab" * 32
 CONFIG = get_config("tiny", vocab_size=64, emb_dim=32, num_heads=4, head_dim=8, mlp_dim=48,

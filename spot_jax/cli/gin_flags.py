@@ -4,7 +4,6 @@ into the run directory. The library itself never imports gin."""
 import argparse
 import ast
 import difflib
-import importlib
 import importlib.resources
 import logging
 import os
@@ -18,7 +17,6 @@ from spot_jax import paths, run_lock, settings
 from spot_jax.training import preemption
 
 GIN_PACKAGE = "spot_jax.gin"
-DEFAULT_TASK_MODULES = ("spot_jax.tasks.all",)
 _REQUIRED_RE = re.compile(r"^([A-Za-z_][\w.]*)\s*=\s*%gin\.REQUIRED\s*$", re.M)
 _MACRO_BINDING_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*=")
 _MACRO_REFERENCE_RE = re.compile(r"%([A-Za-z_]\w*)")
@@ -32,56 +30,13 @@ def gin_dir() -> str:
   return str(importlib.resources.files(GIN_PACKAGE))
 
 
-def prepare_tasks(*, modules: Sequence[str] = DEFAULT_TASK_MODULES,
-                  mixture_or_task_name: Optional[str] = None,
-                  vocabulary_file: Optional[str] = None) -> None:
-  """Registers tasks by importing `modules` ('pkg.mod', or 'pkg.mod:fn' to also call fn()),
-  then checks the task's SentencePiece file is the model's `vocabulary_file`."""
-  if isinstance(modules, str):
-    modules = [modules]
-  for entry in modules:
-    name, _, fn = entry.partition(":")
-    try:
-      module = importlib.import_module(name)
-    except ImportError as e:
-      raise ImportError(f"task module {name!r} (from TASK_MODULES {list(modules)}) could not "
-                        f"be imported: {e}") from e
-    if fn:
-      getattr(module, fn)()
-  if mixture_or_task_name and vocabulary_file:
-    check_task_vocabulary(mixture_or_task_name, vocabulary_file)
-
-
-def check_task_vocabulary(mixture_or_task_name: str, vocabulary_file: str) -> None:
-  """The task must tokenize with the model's SentencePiece model: same path, or same bytes
-  (a local copy, e.g. SPOT_JAX_VOCAB, is read and compared with the model's file)."""
-  import seqio
-  import tensorflow as tf
-  from spot_jax.prompts import prompt_files
-  from spot_jax.training import data
-  vocab = data.output_vocabulary(mixture_or_task_name)
-  if not isinstance(vocab, seqio.SentencePieceVocabulary):
-    raise ValueError(f"task {mixture_or_task_name!r} uses {type(vocab).__name__}, but the model "
-                     f"expects the SentencePiece model {vocabulary_file}")
-  task_file = vocab.sentencepiece_model_file
-  if task_file == vocabulary_file:
-    return
-  hashes = []
-  for path in (task_file, vocabulary_file):
-    with tf.io.gfile.GFile(path, "rb") as f:
-      hashes.append(prompt_files.vocabulary_hash(f.read()))
-  if hashes[0] != hashes[1]:
-    raise ValueError(f"vocabulary mismatch: task {mixture_or_task_name!r} tokenizes with "
-                     f"{task_file}, the model was trained with {vocabulary_file}")
-
-
 def register_configurables() -> Dict[str, Callable]:
   """Registers the library functions gin files name (the entry points of spot_jax's
   commands and the components); idempotent. Returns name -> wrapper."""
   if "train" in _CONFIGURABLES:
     return _CONFIGURABLES
   from spot_jax import embedded
-  from spot_jax.training import inference, multi_prompt, trainer
+  from spot_jax.training import data, inference, multi_prompt, trainer
   from spot_jax.transfer import study, study_config
   register_components()
   table = [
@@ -89,7 +44,7 @@ def register_configurables() -> Dict[str, Callable]:
       (multi_prompt.train_prompts, "train_prompts", "spot_jax"),
       (inference.evaluate, "evaluate", "spot_jax"),
       (inference.infer, "infer", "spot_jax"),
-      (prepare_tasks, "prepare_tasks", "spot_jax"),
+      (data.prepare_tasks, "prepare_tasks", "spot_jax"),
       (study.run_spot, "run_spot", "spot_jax"),
       (study_config.StudyConfig, "study", "spot_jax"),
       (embedded.backbone_config, "embedded_backbone_config", "spot_jax"),
@@ -113,9 +68,9 @@ def register_components() -> Dict[str, Callable]:
   if "get_config" in _CONFIGURABLES:
     return _CONFIGURABLES
   from spot_jax.model import config as model_config
-  from spot_jax.prompts import initializers
+  from spot_jax.prompts import initializers, projector
   from spot_jax.training import optimizer
-  from spot_jax.transfer import projector, workflow
+  from spot_jax.transfer import workflow
   table = [
       (model_config.get_config, "get_config", "model"),
       (choose_prompt_init, "choice", "prompts"),
