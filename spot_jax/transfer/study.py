@@ -34,25 +34,22 @@ import numpy as np
 
 from spot_jax import atomic_files
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.transfer import retrieval, similarity, statistics, study_report, workflow
+from spot_jax.transfer import (retrieval, similarity, statistics, strategies, study_report,
+                               workflow)
 from spot_jax.transfer.study_measures import (learning_curve_scores, majority_score,
                                               neuron_indicator, zero_shot_by_relation)
 from spot_jax.transfer.prompt_library import ModelSignature, PromptLibrary
 from spot_jax.transfer.study_config import (AVERAGE_SOURCE, BASELINE, CONFIG_FILE, INITS,
                                             StudyConfig, check_resumable)
+from spot_jax.transfer.strategies import TargetPlan
 
 log = logging.getLogger("spot_jax.study")
 
 DATA_CHECKS_FILE = "data_checks.json"  # every run's data checks, kept across resumes
 EMBEDDING_SEED = 1000  # target embeddings' seeds: EMBEDDING_SEED + i, none a source run's
-# What the report compares (a, b): a - b paired over seeds.
-COMPARISONS = (
-    ("spot_top1", "random_uniform"), ("spot_top1", "class_labels"),
-    ("best_of_top_k", "random_uniform"), ("top_k_weighted_average", "random_uniform"),
-    ("top_k_weighted_average", "class_labels"), ("top_k_mixture", "random_uniform"),
-    ("oracle", "random_uniform"), ("class_labels", "random_uniform"),
-    ("spot_top1", AVERAGE_SOURCE), ("oracle", "spot_top1"),
-)
+# What the report compares (a, b), a - b paired over seeds, when every built-in init runs
+# (a study compares what its strategies name: `strategies.comparisons(cfg.inits)`).
+COMPARISONS = strategies.comparisons(INITS)
 
 
 class Progress:
@@ -122,21 +119,13 @@ class Study:
     self.progress = Progress(*self._planned())
 
   # -- bookkeeping ---------------------------------------------------------------------------
-  def _sweep_size(self) -> int:
-    inits = set(self.cfg.inits)
-    if "oracle" in inits:
-      return len(self.cfg.sources)
-    if "best_of_top_k" in inits:
-      return self.cfg.top_k
-    return 1 if "spot_top1" in inits else 0
-
   def _planned(self) -> Tuple[int, int]:
     cfg = self.cfg
     n_src = len(cfg.sources) * len(cfg.source_seeds)
-    per_seed = (self._sweep_size() + sum(i in cfg.inits for i in (
-        "random_uniform", "class_labels", "top_k_weighted_average", "top_k_mixture")))
+    chosen = strategies.selected(cfg.inits)
+    per_seed = strategies.sweep_size(cfg) + sum(s.init is not None for s in chosen)
     n_tgt = len(cfg.targets) * len(cfg.target_seeds) * per_seed
-    n_mix = len(cfg.targets) * ("top_k_mixture" in cfg.inits)
+    n_mix = len(cfg.targets) * sum(s.source_runs for s in chosen)
     src_batch, tgt_batch = cfg.source_batch_size or 1, cfg.target_batch_size or 1
     examples = (n_src * cfg.source_steps * src_batch
                 + len(cfg.targets) * cfg.embedding_step * src_batch
@@ -376,11 +365,9 @@ class Study:
     with open(path) as f:
       return json.load(f)
 
-  def _plan_target(self, library: PromptLibrary, target: str, embedding: str
-                   ) -> Dict[str, Any]:
-    """Retrieval for a target: the ranking, the sources its inits need, the weighted
-    average init (written once) and the top-k mixture (registered)."""
-    from spot_jax.tasks import pipeline as task_pipeline
+  def _plan_target(self, library: PromptLibrary, target: str, embedding: str) -> TargetPlan:
+    """Retrieval for a target: the ranking, then each chosen strategy's preparation (e.g.
+    the weighted average written once, the top-k mixture registered)."""
     cfg = self.cfg
     emb, meta = prompt_files.load_prompt(embedding)
     query = ModelSignature.of(meta)
@@ -389,98 +376,84 @@ class Study:
     ranked = [r for r in ranked if r.task in cfg.sources]
     self.rankings[target] = [{"task": r.task, "similarity": r.score} for r in ranked]
     log.info("%s: ranking %s", target, [(r.task, round(r.score, 4)) for r in ranked])
-    sweep = ranked[:self._sweep_size()]
-    plan = {"ranked": ranked, "sweep": sweep, "k": min(cfg.top_k, len(ranked)),
-            "entries": {r.task: retrieval.transfer_entry(library, r, query=query)
-                        for r in sweep},
-            "average": None, "mixture": None}
-    if "top_k_weighted_average" in cfg.inits:
-      avg = retrieval.top_k_weighted_average(ranked, plan["k"], library, query=query,
-                                             positive_only=True)
-      path = os.path.join(cfg.out_dir, "targets", target, "weighted_average_init")
-      if not os.path.exists(path + prompt_files.JSON_SUFFIX):
-        prompt_files.save_prompt(path, avg.prompt, meta.replace(
-            task=target, role=None, step=0, metric_name=None, metric_value=None, created="",
-            array_sha256="", extra={"sources": [list(s) for s in avg.sources]}))
-      plan["average"] = path
-    if "top_k_mixture" in cfg.inits:
-      spec = retrieval.multitask_mixture_spec(ranked, cfg.top_k, target)
-      task_pipeline.add_mixture(spec.name, spec.tasks, maximum=spec.examples_rate_limit)
-      run_dir = os.path.join(cfg.out_dir, "targets", target, "mixture_source")
-      final = os.path.join(run_dir, "prompts", "final")
-      steps = cfg.mixture_steps or cfg.source_steps
-      plan["mixture"] = (final, list(spec.source_tasks), _Run(
-          "mixture sources", spec.name, run_dir, spec.name, cfg.target_seeds[0], steps,
-          cfg.source_batch_size, lengths=cfg.lengths(target),
-          done=functools.partial(os.path.exists, final + prompt_files.JSON_SUFFIX)))
+    plan = TargetPlan(cfg=cfg, target=target, labels=cfg.task_labels(target), ranked=ranked,
+                      k=min(cfg.top_k, len(ranked)), library=library, query=query,
+                      embedding_metadata=meta, prepared={})
+    for strategy in strategies.selected(cfg.inits):
+      if strategy.prepare is not None:
+        plan.prepared[strategy.name] = strategy.prepare(plan)
     return plan
+
+  def _source_runs(self, plan: TargetPlan) -> List[_Run]:
+    """The runs on sources the strategies' preparation asked for (e.g. the mixture's)."""
+    cfg = self.cfg
+    runs = []
+    for prepared in plan.prepared.values():
+      run = prepared.get("source_run")
+      if run:
+        runs.append(_Run("mixture sources", run["task"], run["model_dir"], run["task"],
+                         cfg.target_seeds[0], run["steps"], cfg.source_batch_size,
+                         lengths=cfg.lengths(plan.target),
+                         done=functools.partial(os.path.exists, run["done_file"])))
+    return runs
 
   def tune_targets(self, library: PromptLibrary, embeddings: Mapping[str, str]) -> None:
     cfg = self.cfg
     plans = {t: self._plan_target(library, t, embeddings[t]) for t in cfg.targets}
-    self._execute([p["mixture"][2] for p in plans.values() if p["mixture"]])
+    self._execute([run for plan in plans.values() for run in self._source_runs(plan)])
     for target, plan in plans.items():
-      labels = cfg.task_labels(target)
-      inits = []  # (key, factory): every run this target's inits need, per seed
-      if "random_uniform" in cfg.inits:
-        inits.append(("random_uniform", initializers.random_uniform()))
-      if "class_labels" in cfg.inits and labels:
-        inits.append(("class_labels", initializers.class_labels(labels)))
-      for r in plan["sweep"]:
-        inits.append((f"from_{r.task}",
-                      initializers.prompt_file(library.path(plan["entries"][r.task]))))
-      if plan["average"]:
-        inits.append(("top_k_weighted_average", initializers.prompt_file(plan["average"])))
-      if plan["mixture"]:
-        inits.append(("top_k_mixture", initializers.prompt_file(plan["mixture"][0])))
+      sweep = plan.ranked[:strategies.sweep_size(cfg)]
+      entries = {r.task: retrieval.transfer_entry(library, r, query=plan.query) for r in sweep}
+      # (key, factory): every run this target's inits need, per seed: the baselines' own
+      # runs, one run from each swept source's prompt, then the other strategies' own runs.
+      own = [(s.kind, s.name, s.init(plan)) for s in strategies.selected(cfg.inits)
+             if s.init is not None]
+      own = [(kind, key, factory) for kind, key, factory in own if factory is not None]
+      inits = ([(key, f) for kind, key, f in own if kind == strategies.BASELINE_KIND]
+               + [(f"from_{r.task}", initializers.prompt_file(library.path(entries[r.task])))
+                  for r in sweep]
+               + [(key, f) for kind, key, f in own if kind != strategies.BASELINE_KIND])
       self._execute([self._target_run(target, key, seed, factory)
                      for seed in cfg.target_seeds for key, factory in inits])
-      self._collect(target, plan, [key for key, _ in inits])
+      self._collect(plan, [r.task for r in sweep], [key for key, _ in inits])
 
-  def _collect(self, target: str, plan: Mapping[str, Any], keys: Sequence[str]) -> None:
+  def _collect(self, plan: TargetPlan, sweep: Sequence[str], keys: Sequence[str]) -> None:
     """The results rows of a target's finished runs, each source's transfer to it per seed
     (with the pair's relation), and its (source, target) pairs."""
-    cfg = self.cfg
-    sweep, k = plan["sweep"], plan["k"]
-    per_source = {r.task: [] for r in sweep}
+    cfg, target = self.cfg, plan.target
+    chosen = strategies.selected(cfg.inits)
+    per_source = {task: [] for task in sweep}
     for seed in cfg.target_seeds:
       rows: Dict[str, Dict[str, Any]] = {}
       records = {key: self._record(target, key, seed) for key in keys}
       score = {key: float(r["score"]) for key, r in records.items()}
       auc = {key: float(r["auc"]) for key, r in records.items()}
 
-      def row(init, *runs, **info):
+      def row(init, runs, **info):
         """The row of `init`: the mean over `runs` (one run, or every source's)."""
         rows[init] = dict(target=target, init=init, seed=seed, step=cfg.target_steps,
                           score=float(np.mean([score[k] for k in runs])),
                           auc=float(np.mean([auc[k] for k in runs])), **info)
 
-      for key in ("random_uniform", "class_labels", "top_k_weighted_average"):
-        if key in score:
-          row(key, key)
-      if "top_k_mixture" in score:
-        row("top_k_mixture", "top_k_mixture", sources=plan["mixture"][1])
-      by_source = {r.task: score[f"from_{r.task}"] for r in sweep}
+      by_source = {task: score[f"from_{task}"] for task in sweep}
       for task, value in by_source.items():
         per_source[task].append(value)
         self.source_scores.append({"target": target, "seed": seed, "source": task,
                                    "relation": cfg.relation(task, target), "score": value,
                                    "auc": auc[f"from_{task}"]})
-      if sweep:
-        top = sweep[0].task
-        if "spot_top1" in cfg.inits:
-          row("spot_top1", f"from_{top}", source=top)
-        if "best_of_top_k" in cfg.inits:
-          best = max(sweep[:k], key=lambda r: by_source[r.task]).task
-          row("best_of_top_k", f"from_{best}", source=best)
-        if "oracle" in cfg.inits:
-          best = max(sweep, key=lambda r: by_source[r.task]).task
-          row("oracle", f"from_{best}", source=best)
-          row(AVERAGE_SOURCE, *(f"from_{r.task}" for r in sweep))
-      self.results += [rows[i] for i in (*INITS, AVERAGE_SOURCE) if i in rows]
+      for strategy in chosen:
+        if strategy.init is not None and strategy.name in score:
+          row(strategy.name, [strategy.name],
+              **plan.prepared.get(strategy.name, {}).get("row", {}))
+        elif strategy.pick is not None and sweep:
+          for init, sources, info in strategy.pick(list(sweep), by_source, plan.k):
+            row(init, [f"from_{t}" for t in sources], **info)
+      order = [s.name for s in chosen]
+      self.results += ([rows[i] for i in order if i in rows]
+                       + [r for i, r in rows.items() if i not in order])
     base = [r["score"] for r in self.results
             if r["target"] == target and r["init"] == BASELINE]
-    sims = {r.task: r.score for r in plan["ranked"]}
+    sims = {r.task: r.score for r in plan.ranked}
     for source, scores in per_source.items():
       if base:
         self.pairs.append({"source": source, "target": target, "similarity": sims[source],
@@ -505,7 +478,8 @@ class Study:
     if self.pairs:
       corr = study_report.plot_similarity_vs_transfer(
           self.pairs, os.path.join(out, "similarity_vs_transfer.png"), families=families)
-    comparisons = statistics.comparisons(self.results, list(cfg.targets), COMPARISONS)
+    comparisons = statistics.comparisons(self.results, list(cfg.targets),
+                                         strategies.comparisons(cfg.inits))
     chance = {t: study_report.chance_score(cfg.task_labels(t)) for t in cfg.targets}
     majority = {t: (majority_score(t, cfg.lengths(t), cfg.num_eval_examples)
                     if cfg.task_labels(t) else None) for t in cfg.targets}
@@ -565,11 +539,12 @@ def run_spot(*, train: Callable[..., Dict[str, Any]], out_dir: str, source_tasks
   init alone, target seed 0, the trainer's configured batch size, prompt length and feature
   lengths, no zero-shot matrix. Writes `spot_result.json` (ranking, the target runs, best)."""
   inits = {"best_of_top_k": "spot_top1" if k == 1 else "best_of_top_k"}.get(strategy, strategy)
-  if strategy not in ("best_of_top_k", "top_k_weighted_average", "top_k_mixture", "oracle"):
+  transfer = [s.name for s in strategies.selected(strategies.names())
+              if s.kind == strategies.TRANSFER_KIND and s.name != "spot_top1"]
+  if strategy not in transfer:  # spot_top1 is best_of_top_k with k = 1
     from spot_jax import settings
     raise settings.SettingError("run_spot", "strategy", strategy,
-                                "one of best_of_top_k, top_k_weighted_average, top_k_mixture, "
-                                "oracle")
+                                "one of " + ", ".join(transfer))
   cfg = StudyConfig(out_dir=out_dir, sources=source_tasks, targets=(target_task,),
                     source_seeds=seeds, target_seeds=(0,), source_steps=source_steps,
                     embedding_step=embedding_step, target_steps=target_steps,

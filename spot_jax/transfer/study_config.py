@@ -7,13 +7,12 @@ import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from spot_jax import paths
-from spot_jax.transfer import similarity
+from spot_jax.transfer import similarity, strategies
 
 CONFIG_FILE = "study_config.json"
-BASELINE = "random_uniform"
-INITS = ("random_uniform", "class_labels", "spot_top1", "best_of_top_k",
-         "top_k_weighted_average", "top_k_mixture", "oracle")
-AVERAGE_SOURCE = "average_source"  # the mean over all sources' runs at a seed (a reference)
+BASELINE = strategies.BASELINE
+INITS = strategies.BUILT_IN  # the default: every built-in strategy (`strategies.register` adds)
+AVERAGE_SOURCE = strategies.AVERAGE_SOURCE
 # What a target run's score is: SPoT's best validation score (the checkpoint it reports), the
 # score at the last step, or the area under the validation curve (mean over its points).
 TARGET_SCORES = ("best", "final", "auc")
@@ -110,9 +109,9 @@ class StudyConfig:
         out.append(f"--{name} {list(seeds)}: each seed once (runs are named by seed)")
     if self.metric not in similarity.METRICS:
       out.append(f"--metric {self.metric!r}: expected one of {sorted(similarity.METRICS)}")
-    unknown = [i for i in self.inits if i not in INITS]
+    unknown = [i for i in self.inits if i not in strategies.names()]
     if unknown or not self.inits:
-      out.append(f"--inits {list(self.inits)}: expected some of {list(INITS)}")
+      out.append(f"--inits {list(self.inits)}: expected some of {list(strategies.names())}")
     for name in ("sources", "targets"):
       tasks = getattr(self, name)
       if not tasks:

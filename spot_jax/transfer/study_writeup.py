@@ -7,8 +7,7 @@ has p < 0.05 in the claimed direction); otherwise the report says it was not sho
 import math
 from typing import Any, Dict, List, Mapping, Optional
 
-from spot_jax.transfer import statistics, study_report
-from spot_jax.transfer.study_config import AVERAGE_SOURCE
+from spot_jax.transfer import statistics, strategies, study_report
 
 ALPHA = 0.05
 
@@ -48,12 +47,7 @@ def claims(data: Mapping[str, Any]) -> List[Dict[str, Any]]:
       out.append({"claim": f"every target clearly above {what} from its best init",
                   "holds": not below and bool(above),
                   "evidence": "; ".join(above + below)})
-  for a, b, text in (("spot_top1", "random_uniform", "SPoT transfer (top-1) beats random init"),
-                     ("spot_top1", "class_labels", "SPoT transfer (top-1) beats class-label init"),
-                     ("top_k_weighted_average", "random_uniform",
-                      "top-k weighted average beats random init"),
-                     ("spot_top1", AVERAGE_SOURCE,
-                      "the top-1 retrieved source beats the average source")):
+  for a, b, text in strategies.claims():
     c = _pooled(data, a, b)
     if c is not None and c["pooled"] is not None:
       out.append({"claim": text, "holds": c["pooled"]["verdict"] == "better",

@@ -3,6 +3,7 @@ retrieval, every init for every target seed, the report, and resume."""
 import functools
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from spot_jax.prompts import prompt_files
 from spot_jax.tasks import toy
 from spot_jax.training import trainer
-from spot_jax.transfer import retrieval, study
+from spot_jax.transfer import retrieval, strategies, study
 from spot_jax.transfer.prompt_library import ModelSignature, PromptLibrary
 
 SOURCES = ("toy_first", "toy_last", "toy_parity_prefixed")
@@ -203,3 +204,58 @@ def test_each_run_gets_its_tasks_lengths_batch_and_the_model(tmp_path):
                 train).run()
   assert "batch_size" not in calls[0] and "prompt_length" not in calls[0]
   assert "task_feature_lengths" not in calls[0] and "model_config" not in calls[0]
+
+
+def _uniform_average(plan):
+  """A new init for the test below: the plain mean of the top-k sources' transfer prompts."""
+  prompts = [plan.library.load(retrieval.transfer_entry(plan.library, r, query=plan.query))
+             for r in plan.ranked[:plan.k]]
+  path = os.path.join(plan.cfg.out_dir, "targets", plan.target, "uniform_average_init")
+  prompt_files.save_prompt(path, np.mean(prompts, axis=0), plan.embedding_metadata.replace(
+      task=plan.target, role=None, step=0, metric_name=None, metric_value=None, created="",
+      array_sha256=""))
+  return {"init_file": path}
+
+
+@pytest.fixture
+def uniform_average():
+  """Registered for one test: one Strategy and one register line."""
+  from spot_jax.prompts import initializers
+  strategies.register(strategies.Strategy(
+      "top_k_uniform_average", strategies.TRANSFER_KIND, prepare=_uniform_average,
+      init=lambda plan: initializers.prompt_file(
+          plan.prepared["top_k_uniform_average"]["init_file"]),
+      comparisons=(("top_k_uniform_average", "random_uniform"),),
+      claims=(("top_k_uniform_average", "random_uniform",
+               "the top-k plain average beats random init"),)))
+  yield "top_k_uniform_average"
+  strategies.unregister("top_k_uniform_average")
+
+
+@pytest.mark.slow
+def test_a_registered_strategy_runs_in_the_study_and_its_report(finished, uniform_average,
+                                                                 tmp_path):
+  cfg, s, _, train = finished
+  out = str(tmp_path / "run")
+  shutil.copytree(cfg.out_dir, out)  # every run of the finished study is resumed, not trained
+  inits = ("random_uniform", "spot_top1", uniform_average)
+  new = _config(out, cfg.model_config, cfg.initial_checkpoint, inits=inits)
+  assert new.problems(known_tasks=[*SOURCES, TARGET]) == []  # the configuration accepts it
+  again = study.Study(new, train)
+  again.run()
+  assert again.progress.trained == 2 * cfg.target_steps * cfg.target_batch_size  # its 2 seeds
+  rows = {(r["init"], r["seed"]): r for r in again.results}
+  assert {i for i, _ in rows} == set(inits)
+  old = {(r["init"], r["seed"]): r for r in s.results}
+  for seed in (0, 1):
+    assert rows[("spot_top1", seed)] == old[("spot_top1", seed)]
+    np.testing.assert_allclose(_init_of(new, uniform_average, seed),
+                               prompt_files.load_prompt_array(os.path.join(
+                                   out, "targets", TARGET, "uniform_average_init")))
+  with open(os.path.join(out, "study.json")) as f:
+    data = json.load(f)
+  assert [(c["a"], c["b"]) for c in data["comparisons"]] == [
+      ("spot_top1", "random_uniform"), (uniform_average, "random_uniform")]
+  report = open(os.path.join(out, "report.md")).read()
+  assert "the top-k plain average beats random init" in report
+  assert uniform_average in open(os.path.join(out, "results.md")).read()
