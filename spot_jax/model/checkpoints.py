@@ -3,7 +3,9 @@
 `load_params(path, config)` reads T5X (msgpack file, tensorstore directory, local or gs://),
 Orbax and Hugging Face (safetensors) checkpoints and fails loudly, naming parameters and shapes,
 when the result does not fit `config`: a model must never run on partly random weights.
+`load_frozen_model` is what every run, evaluation and analysis reads its frozen model with.
 """
+import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -14,6 +16,8 @@ from spot_jax.model import hf_checkpoint
 from spot_jax.model import t5x_checkpoint
 from spot_jax.model.config import T5Config, param_shapes
 from spot_jax.model.t5x_checkpoint import DTypeLike, flatten
+
+log = logging.getLogger("spot_jax.checkpoints")
 
 _VOCAB_PARAMS = {"token_embedder/embedding": 0, "decoder/logits_dense/kernel": 1}
 
@@ -103,3 +107,13 @@ def load_params(path: str, config: Optional[T5Config] = None,
                 dtype: DTypeLike = None) -> Dict[str, Any]:
   """The checked parameter tree of any supported checkpoint (see `load_checkpoint`)."""
   return load_checkpoint(path, config, dtype)[0]
+
+
+def load_frozen_model(initial_checkpoint: Optional[str], config: T5Config, seed: int):
+  """The model's weights from a checkpoint; random weights only when no path is given."""
+  if initial_checkpoint:
+    return load_params(initial_checkpoint, config, dtype=config.param_dtype)
+  import jax  # pylint: disable=g-import-not-at-top  (reading a checkpoint needs no jax)
+  from spot_jax.model.t5 import init_params  # pylint: disable=g-import-not-at-top
+  log.warning("no initial checkpoint: the model starts from random weights")
+  return jax.tree.map(np.asarray, init_params(config, jax.random.PRNGKey(seed)))

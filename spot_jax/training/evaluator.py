@@ -1,7 +1,6 @@
 """Validation with the task's own seqio metrics: decode, postprocess, score."""
 import functools
 import json
-import logging
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 

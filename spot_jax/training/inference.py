@@ -10,13 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from spot_jax import atomic_files, paths, settings
+from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5, logical_axes
 from spot_jax.prompts import prompt_files
 from spot_jax.tasks import pipeline
 from spot_jax.training import data, partitioning
 from spot_jax.training.evaluator import Validator, make_decode_fn, predict_batches
-from spot_jax.training.trainer import load_frozen_model
 
 log = logging.getLogger("spot_jax.inference")
 
@@ -57,7 +57,7 @@ def _load(mixture_or_task_name, model_config, checkpoint_path, prompt_file, seed
   data.check_vocabulary_fits(vocab, model_config.vocab_size, mixture_or_task_name)
   prompt, meta = load_prompt_for_model(prompt_file, model_config, vocab)
   mesh = partitioning.make_mesh(*mesh_shape)
-  params = jax.device_put(load_frozen_model(checkpoint_path, model_config, seed),
+  params = jax.device_put(model_checkpoints.load_frozen_model(checkpoint_path, model_config, seed),
                           partitioning.logical_to_sharding(logical_axes(model_config), mesh))
   if prompt is not None:
     prompt = jax.device_put(prompt, partitioning.replicated(mesh))

@@ -20,24 +20,21 @@ import dataclasses
 import functools
 import logging
 import os
-import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from clu import metric_writers
 
 from spot_jax import paths, run_lock, settings
+from spot_jax.model import checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
-from spot_jax.prompts import initializers, prompt_files
-from spot_jax.training import (checkpointing, data, losses, microbatching,
-                               optimizer as optimizer_lib, preemption)
-from spot_jax.training import evaluator
-from spot_jax.training.evaluator import (MixedPromptPredictor, Validator, make_decode_fn,
-                                         select_metric)
+from spot_jax.prompts import initializers
+from spot_jax.training import (checkpointing, data, loop, losses, microbatching,
+                               optimizer as optimizer_lib)
+from spot_jax.training.evaluator import MixedPromptPredictor, Validator, make_decode_fn
 from spot_jax.training.train_step import (TrainState, apply_update, compute_logits,
                                           init_state)
 
@@ -206,8 +203,7 @@ def _train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[s
         dirs[0], model_config, batch_size, task_feature_lengths["inputs"] + prompt_length,
         task_feature_lengths["targets"], activation_memory_gb, examples_per_row=len(runs))
 
-  from spot_jax.training.trainer import load_frozen_model
-  model_params = load_frozen_model(initial_checkpoint, model_config, runs[0].seed)
+  model_params = checkpoints.load_frozen_model(initial_checkpoint, model_config, runs[0].seed)
   frozen = jax.tree.map(jnp.asarray, model_params)
   embedding = model_params["token_embedder"]["embedding"]
   prompts, step_keys = [], []
@@ -250,17 +246,10 @@ def _train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[s
       restored.append(state)
     states = jax.tree.map(lambda *xs: jnp.stack(xs), *restored)
 
-  step_fn = _jitted(model_config, tx, num_microbatches)
   metas = [dict(task=r.mixture_or_task_name, model_name=model_config.name,
                 vocabulary_hash=data.vocabulary_hash(vocab[r.mixture_or_task_name]),
                 seed=r.seed, run=r.run_name or os.path.basename(os.path.normpath(r.model_dir)))
            for r in runs]
-  writers = [metric_writers.create_default_writer(os.path.join(d, "train"),
-                                                  just_logging=jax.process_index() > 0)
-             for d in dirs]
-  eval_writers = [metric_writers.create_default_writer(os.path.join(d, "eval"),
-                                                       just_logging=jax.process_index() > 0)
-                  for d in dirs]
   validators = {}
   if eval_period:
     model = T5(model_config)
@@ -268,100 +257,75 @@ def _train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[s
                                split=eval_split, batch_size=eval_batch_size or batch_size,
                                num_examples=num_eval_examples, use_cached=use_cached)
                   for t in tasks}
-  from spot_jax.training.trainer import _read_best  # pylint: disable=g-import-not-at-top
-  best = [_read_best(os.path.join(d, "prompts")) for d in dirs]
-  step = int(states.step[0])
-  # A resumed group's earlier validations, so each learning curve is whole.
-  histories: List[List[Dict[str, Any]]] = [evaluator.load_history(d, step) for d in dirs]
+  packed = _PackedRuns(runs, metas, states, frozen, iterators, owner, step_keys[0], ckpts,
+                       validators, _jitted(model_config, tx, num_microbatches),
+                       make_decode_fn(model_config, max_length=task_feature_lengths["targets"]),
+                       eval_batch_size or batch_size)
+  outcome = loop.run(packed, train_steps=train_steps, batch_size=batch_size,
+                     log_period=log_period, eval_period=eval_period,
+                     checkpoint_period=checkpoint_period, prompt_save_steps=prompt_save_steps,
+                     best_metric=best_metric)
+  return [{"model_dir": dirs[i], "final_step": outcome.final_step, "best": outcome.best[i],
+           "history": outcome.histories[i], "wall_seconds": outcome.wall_seconds,
+           "data": [x for x in reports if x["task"] in _task_names(r.mixture_or_task_name)]}
+          for i, r in enumerate(runs)]
 
-  def save(i, name, step, role, metric=None):
-    extra = {} if metric is None else {"metric_name": metric[0], "metric_value": metric[1]}
-    prompt_files.save_prompt(os.path.join(dirs[i], "prompts", name),
-                             np.asarray(states.params[i]), dict(metas[i], step=step, role=role,
-                                                                **extra))
 
-  def validate(step):
-    check_finite(states, runs)
-    for task, validator in validators.items():
-      members = [i for i, r in enumerate(runs) if r.mixture_or_task_name == task]
-      decode_fn = make_decode_fn(model_config, max_length=task_feature_lengths["targets"])
-      predictor = MixedPromptPredictor(decode_fn, frozen, np.asarray(states.params)[members],
-                                       eval_batch_size or batch_size)
+class _PackedRuns(loop.Runs):
+  """N prompt runs stepping together, for the loop: the `[N, ...]` states, each (task, seed)'s
+  data iterator (saved with the first run that reads it), the packed step, and validation
+  that decodes every run of a task in mixed batches."""
+  packed = True
+
+  def __init__(self, runs, metas, states, frozen, iterators, owner, rng, ckpts, validators,
+               step_fn, decode_fn, eval_batch_size):
+    self.runs, self.metas = runs, metas
+    self.model_dirs = [r.model_dir for r in runs]
+    self.states, self.frozen, self.iterators, self.owner = states, frozen, iterators, owner
+    self.rng, self.ckpts, self.validators = rng, ckpts, validators
+    self.step_fn, self.decode_fn, self.eval_batch_size = step_fn, decode_fn, eval_batch_size
+    self.validates = bool(validators)
+
+  def step(self):
+    batches = {k: jax.tree.map(lambda t: t._numpy(), next(it))
+               for k, it in self.iterators.items()}
+    members = [batches[(r.mixture_or_task_name, r.seed)] for r in self.runs]
+    batch = {name: np.stack([b[name] for b in members]) for name in members[0]}
+    self.states, metrics = self.step_fn(self.states, self.frozen, batch, self.rng)
+    return metrics
+
+  def current_step(self) -> int:
+    return int(self.states.step[0])
+
+  def check_finite(self) -> None:
+    check_finite(self.states, self.runs)
+
+  def metric_rows(self, metrics):
+    m = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+    return [{k: float(v[i]) for k, v in m.items()} for i in range(len(self.runs))]
+
+  def prompt(self, i):
+    return self.states.params[i]
+
+  def validate(self, step):
+    results = [None] * len(self.runs)
+    table = np.asarray(self.states.params)
+    for task, validator in self.validators.items():
+      members = [i for i, r in enumerate(self.runs) if r.mixture_or_task_name == task]
+      predictor = MixedPromptPredictor(self.decode_fn, self.frozen, table[members],
+                                       self.eval_batch_size)
       for k, i in enumerate(members):
-        results = validator(frozen, None, step, predict_fn=predictor.for_prompt(k))
-        name, value = select_metric(results, best_metric)
-        eval_writers[i].write_scalars(step, {f"{t}/{m}": v for t, mm in results.items()
-                                             for m, v in mm.items()})
-        log.info("%s step %d validation %s: %s = %.4f", runs[i].model_dir, step, results,
-                 name, value)
-        histories[i].append({"step": step, "eval": results, name: value})
-        evaluator.save_history(dirs[i], histories[i])
-        if best[i] is None or value > best[i]["metric_value"]:
-          best[i] = {"step": step, "metric_name": name, "metric_value": value}
-          save(i, "best", step, prompt_files.TRANSFER, (name, value))
+        results[i] = validator(self.frozen, None, step, predict_fn=predictor.for_prompt(k))
+    return results
 
-  rng = step_keys[0]
-  if step == 0 and 0 in prompt_save_steps:
-    for i in range(len(runs)):
-      save(i, "step_0", 0, None)
-  t_start = t_last = time.time()
-  step_last = step
-  with preemption.sigterm_requests() as stop_requested:
-    while step < train_steps:
-      batches = {k: jax.tree.map(lambda t: t._numpy(), next(it)) for k, it in iterators.items()}
-      member_batches = [batches[(r.mixture_or_task_name, r.seed)] for r in runs]
-      batch = {name: np.stack([b[name] for b in member_batches]) for name in member_batches[0]}
-      states, metrics = step_fn(states, frozen, batch, rng)
-      step += 1
-      if step % log_period == 0 or step == train_steps:
-        check_finite(states, runs)
-        m = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
-        now = time.time()
-        sps = (step - step_last) / max(now - t_last, 1e-9)
-        for i in range(len(runs)):
-          row = {k: float(v[i]) for k, v in m.items()}
-          row.update(steps_per_sec=sps, examples_per_sec=sps * batch_size)
-          writers[i].write_scalars(step, row)
-          histories[i].append({"step": step, **row})
-        log.info("step %d/%d, %d packed runs: loss %s  %.2f steps/s  %.1f examples/s", step,
-                 train_steps, len(runs), np.round(m["loss"], 3).tolist(), sps,
-                 sps * batch_size * len(runs))
-        t_last, step_last = now, step
-      if step in prompt_save_steps:
-        check_finite(states, runs)
-        for i in range(len(runs)):
-          save(i, f"step_{step}", step, prompt_files.TASK_EMBEDDING)
-      if validators and (step % eval_period == 0 or step == train_steps):
-        validate(step)
-      saved = (checkpoint_period and step % checkpoint_period == 0) or step == train_steps
-      if saved:
-        check_finite(states, runs)
-        for i, (r, c) in enumerate(zip(runs, ckpts)):
-          k = (r.mixture_or_task_name, r.seed)
-          c.save(step, _member(states, i), iterators[k] if owner[k] == i else None)
-      if stop_requested():  # also at the last step: the rerun finishes the runs' outputs
-        check_finite(states, runs)
-        if not saved:
-          for i, (r, c) in enumerate(zip(runs, ckpts)):
-            k = (r.mixture_or_task_name, r.seed)
-            c.save(step, _member(states, i), iterators[k] if owner[k] == i else None)
-        for i in range(len(runs)):
-          writers[i].flush()
-          eval_writers[i].flush()
-          ckpts[i].close()
-        raise preemption.Preempted(", ".join(dirs), step)
-  check_finite(states, runs)
-  elapsed = time.time() - t_start
-  out = []
-  for i, r in enumerate(runs):
-    save(i, "final", step, prompt_files.TRANSFER if best[i] is None else None)
-    writers[i].flush()
-    eval_writers[i].flush()
-    ckpts[i].close()
-    out.append({"model_dir": dirs[i], "final_step": step, "best": best[i],
-                "history": histories[i], "wall_seconds": elapsed,
-                "data": [x for x in reports if x["task"] in _task_names(r.mixture_or_task_name)]})
-  return out
+  def save_checkpoints(self, step):
+    for i, (r, c) in enumerate(zip(self.runs, self.ckpts)):
+      k = (r.mixture_or_task_name, r.seed)
+      c.save(step, _member(self.states, i), self.iterators[k] if self.owner[k] == i else None)
+
+  def close(self):
+    for c in self.ckpts:
+      c.close()
 
 
 def _task_names(name: str) -> List[str]:

@@ -6,7 +6,7 @@ Batches are seqio `EncDecFeatureConverter` outputs: `encoder_input_tokens [B, L]
 `decoder_input_tokens`, `decoder_target_tokens`, `decoder_loss_weights [B, T]`.
 """
 import functools
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import flax
 import jax

@@ -1,38 +1,32 @@
-"""The training loop: a frozen T5 from a checkpoint, a `[P, D]` prompt trained on a seqio
-task or mixture over a `('data', 'model')` mesh, periodic validation with the task's
-metrics, orbax checkpoints that resume exactly, and prompts written as files."""
+"""One run (`python -m spot_jax.train`): a frozen T5 from a checkpoint, a `[P, D]` prompt (or
+the model, or Su et al.'s projector) trained on a seqio task or mixture over a `('data',
+'model')` mesh. This module checks the settings, builds the state, data and step; the loop
+(`loop.run`: validation, prompt files, checkpoints that resume exactly) is shared with the
+packed runs of `multi_prompt`."""
 import functools
 import json
 import logging
 import os
-import time
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from clu import metric_writers
 
 from spot_jax import atomic_files, paths, run_lock, settings
 from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.training import (checkpointing, data, microbatching, optimizer as optimizer_lib,
-                               partitioning, preemption)
-from spot_jax.training import evaluator
-from spot_jax.training.evaluator import Validator, select_metric
+from spot_jax.training import (checkpointing, data, loop, microbatching,
+                               optimizer as optimizer_lib, partitioning)
+from spot_jax.training.evaluator import Validator
 from spot_jax.training.partitioned_step import PartitionedTrainer
 from spot_jax.training.train_step import (MAX_ABS_PARAM, MODEL_TUNING, MODES, PROJECTOR,
                                           PROMPT_TUNING, TrainState, split_params)
 
 log = logging.getLogger("spot_jax.train")
-
-
-def _fmt_eta(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def check_finite(state: TrainState):
@@ -71,15 +65,6 @@ def check_run_settings(model_dir: str, resuming: bool, now: Mapping[str, Any]) -
     log.info("resuming %s for %d steps (it started for %d)", model_dir, now["train_steps"],
              before["train_steps"])
     atomic_files.write_atomically(path, json.dumps(now, indent=1, sort_keys=True).encode())
-
-
-def load_frozen_model(initial_checkpoint: Optional[str], config: T5Config, seed: int):
-  """The model's weights from a checkpoint; random weights only when no path is given."""
-  if initial_checkpoint:
-    return model_checkpoints.load_params(initial_checkpoint, config, dtype=config.param_dtype)
-  from spot_jax.model.t5 import init_params
-  log.warning("no initial checkpoint: the model starts from random weights")
-  return jax.tree.map(np.asarray, init_params(config, jax.random.PRNGKey(seed)))
 
 
 def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Mapping[str, int],
@@ -210,7 +195,7 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
               mode, optimizer_lib.model_tuning_optimizer)()
   trainer = PartitionedTrainer(model, tx, mode, mesh, num_microbatches=num_microbatches,
                                projector=projector)
-  model_params = load_frozen_model(initial_checkpoint, model_config, seed)
+  model_params = model_checkpoints.load_frozen_model(initial_checkpoint, model_config, seed)
   rng = jax.random.PRNGKey(seed)
   init_rng, step_rng = jax.random.split(rng)
 
@@ -241,10 +226,6 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
     state, start = ckpt.restore(None, trainer.abstract_state(state), iterator)
     log.info("resuming from %s at step %d", model_dir, start)
 
-  writer = metric_writers.create_default_writer(os.path.join(model_dir, "train"),
-                                                just_logging=jax.process_index() > 0)
-  eval_writer = metric_writers.create_default_writer(os.path.join(model_dir, "eval"),
-                                                     just_logging=jax.process_index() > 0)
   validator = None
   if eval_period:
     validator = Validator(mixture_or_task_name, model=model,
@@ -257,95 +238,62 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
               os.path.basename(os.path.normpath(model_dir)))
   if mode == PROJECTOR:
     meta["extra"] = {"projected_from": source_prompt_file}
-  prompt_dir = os.path.join(model_dir, "prompts")
-  best = _read_best(prompt_dir)
-
-  def prompt_now():
-    """The `[P, D]` prompt the model reads now (None in model tuning)."""
-    if mode == MODEL_TUNING:
-      return None
-    return split_params(mode, state.params, frozen, projector)[1]
-
-  def save_prompt(name, step, role, metric=None):
-    if mode == MODEL_TUNING:
-      return
-    extra = {} if metric is None else {"metric_name": metric[0], "metric_value": metric[1]}
-    prompt_files.save_prompt(os.path.join(prompt_dir, name), np.asarray(prompt_now()),
-                             dict(meta, step=step, role=role, **extra))
-
-  def model_params_now():
-    return split_params(mode, state.params, frozen, projector)[0]
-
-  step = int(state.step)
-  history = evaluator.load_history(model_dir, step)  # a resumed run's earlier validations
-  if step == 0 and 0 in prompt_save_steps:  # the init, e.g. to see how far training moved it
-    save_prompt("step_0", 0, None)
-  t_last, step_last = time.time(), step
-  t_start = t_last
-  with preemption.sigterm_requests() as stop_requested:
-    while step < train_steps:
-      batch = jax.tree.map(lambda t: t._numpy(), next(iterator))
-      batch = trainer.place(batch, trainer.batch_sharding)
-      state, metrics = trainer.step(state, frozen, batch, step_rng)
-      step += 1
-      if step % log_period == 0 or step == train_steps:
-        check_finite(state)
-        m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        now = time.time()
-        sps = (step - step_last) / max(now - t_last, 1e-9)
-        m.update(steps_per_sec=sps, examples_per_sec=sps * batch_size)
-        writer.write_scalars(step, m)
-        log.info("step %d/%d loss %.4f acc %.3f  %.2f steps/s  %.1f examples/s  ETA %s", step,
-                 train_steps, m["loss"], m["accuracy"], sps, sps * batch_size,
-                 _fmt_eta((train_steps - step) / max(sps, 1e-9)))
-        history.append({"step": step, **m})
-        t_last, step_last = now, step
-      if step in prompt_save_steps:
-        check_finite(state)
-        save_prompt(f"step_{step}", step, prompt_files.TASK_EMBEDDING)
-      if validator is not None and (step % eval_period == 0 or step == train_steps):
-        check_finite(state)
-        results = validator(model_params_now(), prompt_now(), step)
-        name, value = select_metric(results, best_metric)
-        eval_writer.write_scalars(step, {f"{t}/{k}": v for t, mm in results.items()
-                                         for k, v in mm.items()})
-        log.info("step %d validation %s: %s = %.4f", step, results, name, value)
-        history.append({"step": step, "eval": results, name: value})
-        evaluator.save_history(model_dir, history)
-        if best is None or value > best["metric_value"]:
-          best = {"step": step, "metric_name": name, "metric_value": value}
-          save_prompt("best", step, prompt_files.TRANSFER, (name, value))
-      saved = (checkpoint_period and step % checkpoint_period == 0) or step == train_steps
-      if saved:
-        check_finite(state)
-        ckpt.save(step, state, iterator)
-      if stop_requested():  # also at the last step: the rerun finishes the run's outputs
-        check_finite(state)
-        if not saved:
-          ckpt.save(step, state, iterator)
-        writer.flush()
-        eval_writer.flush()
-        ckpt.close()
-        raise preemption.Preempted(model_dir, step)
-  check_finite(state)
-  save_prompt("final", step, prompt_files.TRANSFER if best is None else None)
+  one = _OneRun(model_dir, meta, trainer, state, frozen, iterator, step_rng, ckpt, validator,
+                mode, projector)
+  outcome = loop.run(one, train_steps=train_steps, batch_size=batch_size,
+                     log_period=log_period, eval_period=eval_period,
+                     checkpoint_period=checkpoint_period, prompt_save_steps=prompt_save_steps,
+                     best_metric=best_metric)
   if export_params_path and mode == MODEL_TUNING:
     from spot_jax.model import t5x_export
-    t5x_export.write_t5x_msgpack(jax.device_get(state.params), export_params_path)
-  writer.flush()
-  eval_writer.flush()
-  ckpt.close()
-  elapsed = time.time() - t_start
-  return {"model_dir": model_dir, "final_step": step, "best": best, "history": history,
-          "data": data_report, "num_microbatches": num_microbatches, "wall_seconds": elapsed,
-          "final_state": state}
+    t5x_export.write_t5x_msgpack(jax.device_get(one.state.params), export_params_path)
+  return {"model_dir": model_dir, "final_step": outcome.final_step, "best": outcome.best[0],
+          "history": outcome.histories[0], "data": data_report,
+          "num_microbatches": num_microbatches, "wall_seconds": outcome.wall_seconds,
+          "final_state": one.state}
 
 
-def _read_best(prompt_dir: str):
-  """The best validation score recorded by an earlier (interrupted) run of this directory."""
-  path = os.path.join(prompt_dir, "best")
-  try:
-    m = prompt_files.load_metadata(path)
-  except (FileNotFoundError, prompt_files.PromptFileError):
-    return None
-  return {"step": m.step, "metric_name": m.metric_name, "metric_value": m.metric_value}
+class _OneRun(loop.Runs):
+  """One run over a mesh, for the loop: its state, data iterator, step and checkpointer."""
+
+  def __init__(self, model_dir, meta, trainer, state, frozen, iterator, rng, ckpt, validator,
+               mode, projector):
+    self.model_dirs, self.metas = [model_dir], [meta]
+    self.trainer, self.state, self.frozen, self.iterator = trainer, state, frozen, iterator
+    self.rng, self.ckpt, self.validator = rng, ckpt, validator
+    self.mode, self.projector = mode, projector
+    self.validates = validator is not None
+
+  def step(self):
+    batch = jax.tree.map(lambda t: t._numpy(), next(self.iterator))
+    batch = self.trainer.place(batch, self.trainer.batch_sharding)
+    self.state, metrics = self.trainer.step(self.state, self.frozen, batch, self.rng)
+    return metrics
+
+  def current_step(self) -> int:
+    return int(self.state.step)
+
+  def check_finite(self) -> None:
+    check_finite(self.state)
+
+  def metric_rows(self, metrics):
+    return [{k: float(v) for k, v in jax.device_get(metrics).items()}]
+
+  def _split(self):
+    return split_params(self.mode, self.state.params, self.frozen, self.projector)
+
+  def prompt(self, i):
+    """The `[P, D]` prompt the model reads now (None in model tuning)."""
+    return None if self.mode == MODEL_TUNING else self._split()[1]
+
+  def validate(self, step):
+    model_params, prompt = self._split()
+    return [self.validator(model_params, None if self.mode == MODEL_TUNING else prompt, step)]
+
+  def save_checkpoints(self, step):
+    self.ckpt.save(step, self.state, self.iterator)
+
+  def close(self):
+    self.ckpt.close()
+
+

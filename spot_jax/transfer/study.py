@@ -322,8 +322,8 @@ class Study:
           prompts, tasks, model_config=cfg.model_config, checkpoint_path=cfg.initial_checkpoint,
           task_feature_lengths=lengths, num_examples=cfg.num_eval_examples, batch_size=64)
       zero_shot.write_matrix(matrix, out_dir)
-    from spot_jax.training.trainer import load_frozen_model
-    params = load_frozen_model(cfg.initial_checkpoint, cfg.model_config, 0)
+    from spot_jax.model import checkpoints
+    params = checkpoints.load_frozen_model(cfg.initial_checkpoint, cfg.model_config, 0)
     table_prompts = np.stack([prompt_files.load_prompt_array(p)
                               for p in matrix["prompt_files"]])
     values = np.array([[np.nan if v is None else v for v in row] for row in matrix["relative"]])

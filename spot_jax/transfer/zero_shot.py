@@ -30,7 +30,7 @@ def zero_shot_matrix(prompts: Mapping[str, str], tasks: Sequence[str], *, model_
   task's vocabulary."""
   import seqio
   from spot_jax.training import data, evaluator
-  from spot_jax.training.trainer import load_frozen_model
+  from spot_jax.model import checkpoints
   names = list(prompts)
   arrays, metas = [], []
   for name in names:
@@ -44,7 +44,7 @@ def zero_shot_matrix(prompts: Mapping[str, str], tasks: Sequence[str], *, model_
     raise ValueError(f"the prompts have different lengths {sorted(lengths)}; one table holds "
                      "prompts of one length")
   table = np.stack(arrays)
-  params = load_frozen_model(paths.absolute(checkpoint_path), model_config, 0)
+  params = checkpoints.load_frozen_model(paths.absolute(checkpoint_path), model_config, 0)
   decode_fn = evaluator.make_decode_fn(model_config, max_length=task_feature_lengths["targets"])
   prompt_tasks = [m.task if m is not None else None for m in metas]
   raw = np.full((len(names), len(tasks)), np.nan)

@@ -7,6 +7,7 @@ import signal
 import numpy as np
 import pytest
 
+from spot_jax.model import checkpoints
 from spot_jax.prompts import initializers, prompt_files
 from spot_jax.tasks import toy
 from spot_jax.training import multi_prompt, preemption, trainer
@@ -138,7 +139,7 @@ def test_one_packed_update_is_each_runs_own_update(toy_backbone, num_microbatche
   from spot_jax.training import optimizer
   from spot_jax.training.train_step import init_state, train_step
   config, backbone, _ = toy_backbone
-  params = trainer.load_frozen_model(backbone, config, 0)
+  params = checkpoints.load_frozen_model(backbone, config, 0)
   tx = optimizer.spot_prompt_optimizer()
   rs = np.random.RandomState(0)
   n, b = 3, 4

@@ -3,7 +3,6 @@ non-finite losses, and one golden number."""
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -1,7 +1,6 @@
 """The training loop end to end on offline toy tasks: a tiny model is model-tuned until
 it solves prefixed skills, frozen, and a prompt is tuned to stand in for a prefix; runs
 resume exactly; non-finite losses stop the run and are never saved."""
-import json
 import logging
 import os
 
@@ -12,7 +11,7 @@ import pytest
 from spot_jax.tasks import toy as toy_tasks
 from spot_jax.model import checkpoints, config as config_lib
 from spot_jax.prompts import prompt_files
-from spot_jax.training import optimizer, trainer
+from spot_jax.training import trainer
 
 CONFIG = config_lib.get_config("tiny", vocab_size=384, emb_dim=64, num_heads=4, head_dim=16,
                                mlp_dim=128, dropout_rate=0.0, name="toy")
@@ -70,13 +69,13 @@ def test_frozen_weights_come_from_the_checkpoint(backbone, tmp_path):
   """A silent fall-back to random weights would train and mean nothing: the loaded tree
   is the exported one, bit for bit, and a random backbone cannot solve the task."""
   path, out = backbone
-  loaded = jax.tree_util.tree_flatten_with_path(trainer.load_frozen_model(path, CONFIG, seed=0))[0]
+  loaded = jax.tree_util.tree_flatten_with_path(checkpoints.load_frozen_model(path, CONFIG, seed=0))[0]
   with np.load(out["final_params"], allow_pickle=False) as final:  # the trained parameters
     assert sorted(final.files) == sorted(jax.tree_util.keystr(k) for k, _ in loaded)
     for k, leaf in loaded:
       np.testing.assert_array_equal(np.asarray(leaf), final[jax.tree_util.keystr(k)])
   with pytest.raises(FileNotFoundError, match="does-not-exist"):
-    trainer.load_frozen_model(str(tmp_path / "does-not-exist"), CONFIG, seed=0)
+    checkpoints.load_frozen_model(str(tmp_path / "does-not-exist"), CONFIG, seed=0)
 
 
 def _losses(history):
@@ -98,7 +97,7 @@ def test_resume_continues_exactly(tmp_path):
 
 
 def test_nonfinite_loss_stops_the_run_and_is_never_saved(tmp_path):
-  params = jax.tree.map(np.array, trainer.load_frozen_model(None, CONFIG, seed=0))
+  params = jax.tree.map(np.array, checkpoints.load_frozen_model(None, CONFIG, seed=0))
   params["decoder"]["logits_dense"]["kernel"][:, 5] = np.nan
   from spot_jax.model import t5x_export
   path = str(tmp_path / "nan.msgpack")
