@@ -7,7 +7,9 @@ from spot_jax.tasks import c4
 from spot_jax.tasks import commonsense
 from spot_jax.tasks import generation
 from spot_jax.tasks import glue
+from spot_jax.tasks import labels
 from spot_jax.tasks import local_files
+from spot_jax.tasks import metadata
 from spot_jax.tasks import mixtures
 from spot_jax.tasks import names
 from spot_jax.tasks import nli
@@ -38,4 +40,8 @@ def register_all(vocabulary: Optional[seqio.Vocabulary] = None, *,
   for family in FAMILIES:
     registered += family.register(opts)
   registered += mixtures.register(opts)
+  for name in registered:  # what a study reads of each task: its family and label words
+    base = name[len(prefix):] if prefix and name.startswith(prefix) else name
+    metadata.describe(name, family=metadata.family(base),
+                      labels=labels.task_labels(name, prefix=prefix))
   return registered

@@ -37,6 +37,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from spot_jax.tasks import metadata
 from spot_jax.tasks import synthetic_language as lang
 
 # Every row fits (longest input + EOS, targets one label word + EOS; tested): the encoder
@@ -223,6 +224,8 @@ def register() -> List[str]:
   from spot_jax.tasks import pipeline
   features = output_features()
   names = list(SPECS) + [CORPUS_TASK]
+  for name in SPECS:  # what the study reads of each task: its family and label words
+    metadata.describe(name, family=FAMILY_OF[name], labels=LABELS[name])
   for name in names:
     if name in seqio.TaskRegistry.names():
       continue

@@ -11,9 +11,8 @@ import optax
 
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5, logical_axes
-from spot_jax.training import partitioning
-from spot_jax.training.train_step import (MODES, PROJECTOR, PROMPT_TUNING, TrainState, init_state,
-                                          train_step)
+from spot_jax.training import modes, partitioning
+from spot_jax.training.train_step import TrainState, init_state, train_step
 
 
 class PartitionedTrainer:
@@ -25,10 +24,8 @@ class PartitionedTrainer:
 
   def __init__(self, model: T5, tx: optax.GradientTransformation, mode: str, mesh,
                num_microbatches: int = 1, projector=None):
-    if mode not in MODES:
-      raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if (mode == PROJECTOR) != (projector is not None):
-      raise ValueError("a projector is given exactly in mode 'projector'")
+    if modes.get(mode).needs_projector != (projector is not None):
+      raise ValueError(f"a projector is given exactly in a mode that trains one, not {mode!r}")
     self.model, self.tx, self.mode, self.mesh = model, tx, mode, mesh
     self.projector = projector
     self.num_microbatches = num_microbatches
@@ -77,9 +74,7 @@ def _expand(prefix_sharding: TrainState, state: TrainState):
 def _param_shardings(config: T5Config, mode: str, mesh):
   repl = partitioning.replicated(mesh)
   model_sharding = partitioning.logical_to_sharding(logical_axes(config), mesh)
-  if mode == PROJECTOR:  # frozen: the model and the source prompt; trained: the projector
-    return {"model": model_sharding, "source": repl}, repl
-  return (model_sharding, repl) if mode == PROMPT_TUNING else (repl, model_sharding)
+  return modes.get(mode).shardings(model_sharding, repl)
 
 
 def _state_sharding(config: T5Config, mode: str, mesh) -> TrainState:

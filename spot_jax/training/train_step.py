@@ -16,13 +16,7 @@ import optax
 from spot_jax.model.t5 import T5
 from spot_jax.prompts.prompt import prefix_prompt
 from spot_jax.training import losses
-
-PROMPT_TUNING = "prompt"
-MODEL_TUNING = "model"
-# Su et al.'s projector "task tuning": a projector's parameters are trained; the prompt is
-# the projection of a fixed source prompt (of another model) and the model stays frozen.
-PROJECTOR = "projector"
-MODES = (PROMPT_TUNING, MODEL_TUNING, PROJECTOR)
+from spot_jax.training.modes import split_params
 # An update that takes a trained value beyond this magnitude is treated like a NaN loss:
 # embeddings of T5 checkpoints are O(1..100), and the RMS norms would hide an exploded
 # prompt from the loss (it stays finite) while the saved prompt became useless.
@@ -63,17 +57,6 @@ def compute_logits(model: T5, model_params, prompt, batch, *, rng=None,
   rngs = None if deterministic else {"dropout": rng}
   return model.apply({"params": model_params}, prompt, batch, deterministic,
                      method=_encode_decode, rngs=rngs)
-
-
-def split_params(mode: str, trainable, frozen, projector=None):
-  """(model params, prompt) from the trained and frozen trees of a mode. In projector mode
-  `frozen` is `{"model": params, "source": [P, d_src] prompt}` and the prompt is
-  `projector.apply(trainable, source)`."""
-  if mode == PROMPT_TUNING:
-    return frozen, trainable
-  if mode == PROJECTOR:
-    return frozen["model"], projector.apply(trainable, frozen["source"])
-  return trainable, frozen  # model tuning: frozen is an optional fixed prompt (or None)
 
 
 def loss_fn(trainable, frozen, batch, rng, *, model: T5, mode: str,

@@ -10,21 +10,18 @@ import os
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import optax
 
 from spot_jax import atomic_files, paths, run_lock, settings
 from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
-from spot_jax.prompts import initializers, prompt_files
-from spot_jax.training import (checkpointing, data, loop, microbatching,
-                               optimizer as optimizer_lib, partitioning)
+from spot_jax.prompts import prompt_files
+from spot_jax.training import checkpointing, data, loop, microbatching, modes, partitioning
 from spot_jax.training.evaluator import Validator
+from spot_jax.training.modes import PROMPT_TUNING
 from spot_jax.training.partitioned_step import PartitionedTrainer
-from spot_jax.training.train_step import (MAX_ABS_PARAM, MODEL_TUNING, MODES, PROJECTOR,
-                                          PROMPT_TUNING, TrainState, split_params)
+from spot_jax.training.train_step import MAX_ABS_PARAM, TrainState
 
 log = logging.getLogger("spot_jax.train")
 
@@ -125,8 +122,9 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
            export_params_path, projector, source_prompt_file) -> Dict[str, Any]:
   initial_checkpoint, export_params_path, source_prompt_file = map(
       paths.absolute, (initial_checkpoint, export_params_path, source_prompt_file))
-  if mode not in MODES:
-    raise settings.SettingError("train", "mode", mode, f"one of {MODES}")
+  if mode not in modes.names():
+    raise settings.SettingError("train", "mode", mode, f"one of {modes.names()}")
+  trains = modes.get(mode)
   check = functools.partial(settings.integer, "train")
   for name, value in (("train_steps", train_steps), ("batch_size", batch_size),
                       ("prompt_length", prompt_length), ("log_period", log_period)):
@@ -144,10 +142,10 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
   settings.integers("train", "mesh_shape", mesh_shape, length=2)
   settings.feature_lengths("train", "task_feature_lengths", task_feature_lengths)
   source_prompt = None
-  if mode == PROJECTOR:
+  if trains.needs_projector:
     if projector is None or not source_prompt_file:
       raise settings.SettingError("train", "projector", projector,
-                                  "a projector and a source_prompt_file in mode 'projector'")
+                                  f"a projector and a source_prompt_file in mode {mode!r}")
     source_prompt, _ = prompt_files.load_prompt(source_prompt_file, require_metadata=False)
     if callable(projector) and not hasattr(projector, "apply"):
       projector = projector(source_prompt.shape[0], model_config.emb_dim)
@@ -164,7 +162,8 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
   ckpt = checkpointing.RunCheckpointer(model_dir, keep=keep_checkpoints)
   check_run_settings(model_dir, ckpt.latest_step() is not None, dict(
       mixture_or_task_name=mixture_or_task_name, mode=mode, model=model_config.name,
-      prompt_length=prompt_length if mode == PROMPT_TUNING else None, batch_size=batch_size,
+      prompt_length=prompt_length if trains.sized_by_prompt_length else None,
+      batch_size=batch_size,
       seed=seed, task_feature_lengths=dict(task_feature_lengths), train_split=train_split,
       train_steps=train_steps))
   # Validate at the door: task, vocabulary and mesh before anything is compiled.
@@ -173,8 +172,7 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
   mesh = partitioning.make_mesh(*mesh_shape)
   partitioning.check_batch_divides(batch_size, mesh)
   if num_microbatches is None:
-    prompt_tokens = {PROMPT_TUNING: prompt_length, MODEL_TUNING: 0,
-                     PROJECTOR: 0 if source_prompt is None else source_prompt.shape[0]}[mode]
+    prompt_tokens = trains.prompt_tokens(prompt_length, source_prompt)
     num_microbatches = microbatching.resolve(
         model_dir, model_config, batch_size // mesh.shape["data"],
         task_feature_lengths["inputs"] + prompt_tokens, task_feature_lengths["targets"],
@@ -190,32 +188,20 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
 
   model = T5(model_config)
   if tx is None:
-    tx = {PROMPT_TUNING: optimizer_lib.spot_prompt_optimizer,
-          PROJECTOR: optimizer_lib.projector_optimizer}.get(
-              mode, optimizer_lib.model_tuning_optimizer)()
+    tx = trains.default_optimizer()
   trainer = PartitionedTrainer(model, tx, mode, mesh, num_microbatches=num_microbatches,
                                projector=projector)
   model_params = model_checkpoints.load_frozen_model(initial_checkpoint, model_config, seed)
   rng = jax.random.PRNGKey(seed)
   init_rng, step_rng = jax.random.split(rng)
 
-  if mode == PROMPT_TUNING:
-    factory = prompt_init or initializers.sampled_vocab()
-    prompt = factory(model_params["token_embedder"]["embedding"], vocab, model_config.name)(
-        init_rng, (prompt_length, model_config.emb_dim))
-    if not np.all(np.isfinite(np.asarray(prompt, np.float32))):
-      raise ValueError(f"the initial prompt ({getattr(factory, '__name__', factory)!r}) holds "
-                       "NaN or infinite values; check the prompt init (a file, a projection)")
-    frozen = trainer.place(model_params, trainer.frozen_sharding)
-    state = trainer.init_state(jnp.asarray(prompt, jnp.float32))
-  elif mode == PROJECTOR:
-    from spot_jax.prompts.projector import init_projector
-    frozen = trainer.place({"model": model_params, "source": jnp.asarray(source_prompt)},
-                           trainer.frozen_sharding)
-    state = trainer.init_state(init_projector(projector, init_rng, source_prompt.shape[1]))
-  else:
-    frozen = None
-    state = trainer.init_state(jax.tree.map(jnp.asarray, model_params))
+  frozen, trainable = trains.setup(modes.Setup(
+      model_params=model_params, model_config=model_config, vocabulary=vocab,
+      prompt_length=prompt_length, prompt_init=prompt_init, rng=init_rng,
+      source_prompt=source_prompt, projector=projector))
+  if frozen is not None:
+    frozen = trainer.place(frozen, trainer.frozen_sharding)
+  state = trainer.init_state(trainable)
   del model_params
 
   ds = data.train_dataset(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
@@ -236,15 +222,15 @@ def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_confi
   meta = dict(task=mixture_or_task_name, model_name=model_config.name,
               vocabulary_hash=data.vocabulary_hash(vocab), seed=seed, run=run_name or
               os.path.basename(os.path.normpath(model_dir)))
-  if mode == PROJECTOR:
+  if source_prompt is not None:
     meta["extra"] = {"projected_from": source_prompt_file}
   one = _OneRun(model_dir, meta, trainer, state, frozen, iterator, step_rng, ckpt, validator,
-                mode, projector)
+                trains, projector)
   outcome = loop.run(one, train_steps=train_steps, batch_size=batch_size,
                      log_period=log_period, eval_period=eval_period,
                      checkpoint_period=checkpoint_period, prompt_save_steps=prompt_save_steps,
                      best_metric=best_metric)
-  if export_params_path and mode == MODEL_TUNING:
+  if export_params_path and trains.trains_model:
     from spot_jax.model import t5x_export
     t5x_export.write_t5x_msgpack(jax.device_get(one.state.params), export_params_path)
   return {"model_dir": model_dir, "final_step": outcome.final_step, "best": outcome.best[0],
@@ -280,15 +266,15 @@ class _OneRun(loop.Runs):
     return [{k: float(v) for k, v in jax.device_get(metrics).items()}]
 
   def _split(self):
-    return split_params(self.mode, self.state.params, self.frozen, self.projector)
+    return self.mode.split(self.state.params, self.frozen, self.projector)
 
   def prompt(self, i):
-    """The `[P, D]` prompt the model reads now (None in model tuning)."""
-    return None if self.mode == MODEL_TUNING else self._split()[1]
+    """The `[P, D]` prompt the model reads now (None when the mode writes no prompts)."""
+    return self._split()[1] if self.mode.writes_prompts else None
 
   def validate(self, step):
     model_params, prompt = self._split()
-    return [self.validator(model_params, None if self.mode == MODEL_TUNING else prompt, step)]
+    return [self.validator(model_params, prompt if self.mode.writes_prompts else None, step)]
 
   def save_checkpoints(self, step):
     self.ckpt.save(step, self.state, self.iterator)

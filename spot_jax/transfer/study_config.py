@@ -4,9 +4,10 @@ the task registry's. The study itself is `spot_jax.transfer.study`."""
 import dataclasses
 import json
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from spot_jax import paths
+from spot_jax.tasks import metadata
 from spot_jax.transfer import similarity, strategies
 
 CONFIG_FILE = "study_config.json"
@@ -160,10 +161,10 @@ class StudyConfig:
   def task_labels(self, task: str) -> Optional[Sequence[str]]:
     if task in self.labels:
       return self.labels[task]
-    return registry_labels(task)
+    return metadata.label_words(task)
 
   def family(self, task: str) -> Optional[str]:
-    return self.families.get(task) or registry_family(task)
+    return self.families.get(task) or metadata.family(task)
 
   def relation(self, source: str, target: str) -> Optional[str]:
     """SAME_FAMILY, LABEL_CONTROL, OTHER_FAMILY or SAME_FAMILY_OTHER_LABELS; None when a
@@ -176,24 +177,6 @@ class StudyConfig:
     if fs == ft:
       return SAME_FAMILY if same_labels else SAME_FAMILY_OTHER_LABELS
     return LABEL_CONTROL if same_labels else OTHER_FAMILY
-
-
-def registry_labels(task: str) -> Optional[Tuple[str, ...]]:
-  """A registered task's label words (class-label init), or None (generation, QA)."""
-  from spot_jax.tasks import labels, synthetic
-  found = synthetic.LABELS.get(task) or labels.task_labels(task)
-  return tuple(found) if found else None
-
-
-def registry_family(task: str) -> Optional[str]:
-  """The task's family: the bundled suite's, or the SPoT Table 1 family mixture it is in."""
-  from spot_jax.tasks import names, synthetic
-  if task in synthetic.FAMILY_OF:
-    return synthetic.FAMILY_OF[task]
-  for mixture, members in names.FAMILY_MIXTURES.items():
-    if mixture != "spot_all_mix" and task in members:
-      return mixture[len("spot_"):-len("_mix")]
-  return None
 
 
 def check_resumable(cfg: StudyConfig) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from spot_jax.model import config as config_lib
 from spot_jax.model import t5
-from spot_jax.training import optimizer, partitioning, train_step as ts
+from spot_jax.training import modes, optimizer, partitioning, train_step as ts
 from spot_jax.training.trainer import PartitionedTrainer
 
 CONFIG = config_lib.get_config("tiny", vocab_size=128, emb_dim=16, num_heads=4, head_dim=4,
@@ -38,7 +38,7 @@ def setup():
 @functools.lru_cache(maxsize=None)
 def _jitted_step(model, num_microbatches=1):
   return jax.jit(functools.partial(ts.train_step, model=model,
-                                   tx=optimizer.spot_prompt_optimizer(), mode=ts.PROMPT_TUNING,
+                                   tx=optimizer.spot_prompt_optimizer(), mode=modes.PROMPT_TUNING,
                                    num_microbatches=num_microbatches))
 
 
@@ -66,7 +66,7 @@ def test_spot_optimizer_update_matches_adafactor_by_hand(setup):
   model, params, prompt = setup
   batch = _batch()
   grads = jax.jit(jax.grad(lambda p: ts.loss_fn(p, params, batch, jax.random.fold_in(
-      jax.random.PRNGKey(2), 0), model=model, mode=ts.PROMPT_TUNING)[0]))(prompt)
+      jax.random.PRNGKey(2), 0), model=model, mode=modes.PROMPT_TUNING)[0]))(prompt)
   g = np.asarray(grads, np.float64)
   u = g / np.sqrt(g * g + 1e-30)
   u = u / max(1.0, np.sqrt(np.mean(u * u)))
@@ -121,11 +121,11 @@ def test_mesh_gives_the_same_loss_and_prompt_gradient(setup, shape):
   batch = _batch()
   rng = jax.random.PRNGKey(3)
   grad_fn = lambda pr, fr, b: jax.value_and_grad(
-      lambda p: ts.loss_fn(p, fr, b, rng, model=model, mode=ts.PROMPT_TUNING)[0])(pr)
+      lambda p: ts.loss_fn(p, fr, b, rng, model=model, mode=modes.PROMPT_TUNING)[0])(pr)
   want_loss, want_grad = jax.jit(grad_fn)(prompt, params, batch)
 
   mesh = partitioning.make_mesh(*shape)
-  trainer = PartitionedTrainer(model, optimizer.spot_prompt_optimizer(), ts.PROMPT_TUNING, mesh)
+  trainer = PartitionedTrainer(model, optimizer.spot_prompt_optimizer(), modes.PROMPT_TUNING, mesh)
   frozen = trainer.place(params, trainer.frozen_sharding)
   sharded_batch = trainer.place(batch, trainer.batch_sharding)
   repl = partitioning.replicated(mesh)
@@ -164,7 +164,7 @@ def test_remat_gives_the_same_loss_and_prompt_gradient(setup):
   for remat in (False, True):
     model = t5.T5(CONFIG.replace(remat=remat, dropout_rate=0.0))
     fn = jax.jit(jax.value_and_grad(lambda p: ts.loss_fn(
-        p, params, batch, None, model=model, mode=ts.PROMPT_TUNING, deterministic=True)[0]))
+        p, params, batch, None, model=model, mode=modes.PROMPT_TUNING, deterministic=True)[0]))
     out.append(fn(prompt))
   np.testing.assert_allclose(float(out[1][0]), float(out[0][0]), rtol=1e-6)
   np.testing.assert_allclose(np.asarray(out[1][1]), np.asarray(out[0][1]), rtol=1e-5, atol=1e-7)
