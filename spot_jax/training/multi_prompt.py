@@ -1,8 +1,9 @@
 """Many prompt-tuning runs in one loop over one frozen model: each step packs every run's
 batch into one `[N * B]` batch, each example carrying its own run's prompt (the per-example
-prompts of `prompt.prefix_prompt`), so one compiled step, one forward and one backward serve N runs. Each run
-keeps its own task, seed (data order and init), Adafactor state, checkpoints, validation
-and prompt files, in its own run directory laid out as `trainer.train` writes one.
+prompts of `prompt.prefix_prompt`), so one compiled step, one forward and one backward
+serve N runs. Each run keeps its own task, seed (data order and init), Adafactor state,
+checkpoints, validation and prompt files, in its own run directory laid out as
+`trainer.train` writes one; the loop itself is `loop.run`, shared with `trainer.train`.
 
 Runs are independent: example i of run n reads only run n's prompt, each run's loss is its
 own mean over its tokens, and the summed loss's gradient with respect to row n of the
@@ -143,132 +144,116 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
   activations (N runs' examples per slice) fit `activation_memory_gb`, as `trainer.train`
   chooses for one run; the choice is recorded in the first run's directory.
   """
-  args = dict(locals())
   runs = [dataclasses.replace(r, model_dir=paths.absolute(r.model_dir)) for r in runs]
   with contextlib.ExitStack() as locks:  # one process per run directory
     for directory in dict.fromkeys(r.model_dir for r in runs):
       locks.enter_context(run_lock.hold(directory, "run directory"))
-    return _train_prompts(**dict(args, runs=runs))
-
-
-def _train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[str, int],
-                  model_config: T5Config, initial_checkpoint: Optional[str],
-                  train_steps: int, prompt_length: int = 100,
-                  tx: Optional[optax.GradientTransformation] = None, batch_size: int = 32,
-                  train_split: str = "train", eval_split: str = "validation",
-                  eval_period: int = 0, num_eval_examples: Optional[int] = None,
-                  eval_batch_size: Optional[int] = None, best_metric: Optional[str] = None,
-                  checkpoint_period: int = 1000, keep_checkpoints: Optional[int] = 2,
-                  prompt_save_steps: Sequence[int] = (10000,), log_period: int = 100,
-                  use_cached: bool = False, num_microbatches: Optional[int] = None,
-                  activation_memory_gb: Optional[float] = None) -> List[Dict[str, Any]]:
-  runs = [dataclasses.replace(r, model_dir=paths.absolute(r.model_dir)) for r in runs]
-  initial_checkpoint = paths.absolute(initial_checkpoint)
-  if not runs:
-    raise settings.SettingError("train_prompts", "runs", runs, "at least one run")
-  dirs = [r.model_dir for r in runs]
-  if len(set(dirs)) != len(dirs):
-    raise settings.SettingError("train_prompts", "runs", dirs, "one directory per run")
-  check = functools.partial(settings.integer, "train_prompts")
-  for name, value in (("train_steps", train_steps), ("batch_size", batch_size),
-                      ("prompt_length", prompt_length), ("log_period", log_period)):
-    check(name, value, minimum=1)
-  check("eval_period", eval_period, minimum=0)
-  check("checkpoint_period", checkpoint_period, minimum=0)
-  check("num_microbatches", num_microbatches, minimum=1, optional=True)
-  settings.positive_number("train_prompts", "activation_memory_gb", activation_memory_gb,
-                           optional=True)
-  if num_microbatches is not None and batch_size % num_microbatches:
-    raise settings.SettingError("train_prompts", "num_microbatches", num_microbatches,
-                                f"a divisor of batch_size {batch_size}")
-  settings.integers("train_prompts", "prompt_save_steps", prompt_save_steps, minimum=0)
-  settings.feature_lengths("train_prompts", "task_feature_lengths", task_feature_lengths)
-  for r in runs:
-    check("seed", r.seed)
-  tx = tx or optimizer_lib.spot_prompt_optimizer()
-  tasks = list(dict.fromkeys(r.mixture_or_task_name for r in runs))
-  vocab, reports = {}, []
-  for task in tasks:  # at the door: every task, vocabulary and split before compiling
-    vocab[task] = data.output_vocabulary(task)
-    data.check_vocabulary_fits(vocab[task], model_config.vocab_size, task)
-    reports += data.check_data(task, task_feature_lengths=task_feature_lengths,
-                               split=train_split)
-    if eval_period:
+    initial_checkpoint = paths.absolute(initial_checkpoint)
+    if not runs:
+      raise settings.SettingError("train_prompts", "runs", runs, "at least one run")
+    dirs = [r.model_dir for r in runs]
+    if len(set(dirs)) != len(dirs):
+      raise settings.SettingError("train_prompts", "runs", dirs, "one directory per run")
+    check = functools.partial(settings.integer, "train_prompts")
+    for name, value in (("train_steps", train_steps), ("batch_size", batch_size),
+                        ("prompt_length", prompt_length), ("log_period", log_period)):
+      check(name, value, minimum=1)
+    check("eval_period", eval_period, minimum=0)
+    check("checkpoint_period", checkpoint_period, minimum=0)
+    check("num_microbatches", num_microbatches, minimum=1, optional=True)
+    settings.positive_number("train_prompts", "activation_memory_gb", activation_memory_gb,
+                             optional=True)
+    if num_microbatches is not None and batch_size % num_microbatches:
+      raise settings.SettingError("train_prompts", "num_microbatches", num_microbatches,
+                                  f"a divisor of batch_size {batch_size}")
+    settings.integers("train_prompts", "prompt_save_steps", prompt_save_steps, minimum=0)
+    settings.feature_lengths("train_prompts", "task_feature_lengths", task_feature_lengths)
+    for r in runs:
+      check("seed", r.seed)
+    tx = tx or optimizer_lib.spot_prompt_optimizer()
+    tasks = list(dict.fromkeys(r.mixture_or_task_name for r in runs))
+    vocab, reports = {}, []
+    for task in tasks:  # at the door: every task, vocabulary and split before compiling
+      vocab[task] = data.output_vocabulary(task)
+      data.check_vocabulary_fits(vocab[task], model_config.vocab_size, task)
       reports += data.check_data(task, task_feature_lengths=task_feature_lengths,
-                                 split=eval_split)
-  for d in dirs:
-    os.makedirs(d, exist_ok=True)
-  if num_microbatches is None:  # a packed row is N examples, one of each run
-    num_microbatches = microbatching.resolve(
-        dirs[0], model_config, batch_size, task_feature_lengths["inputs"] + prompt_length,
-        task_feature_lengths["targets"], activation_memory_gb, examples_per_row=len(runs))
+                                 split=train_split)
+      if eval_period:
+        reports += data.check_data(task, task_feature_lengths=task_feature_lengths,
+                                   split=eval_split)
+    for d in dirs:
+      os.makedirs(d, exist_ok=True)
+    if num_microbatches is None:  # a packed row is N examples, one of each run
+      num_microbatches = microbatching.resolve(
+          dirs[0], model_config, batch_size, task_feature_lengths["inputs"] + prompt_length,
+          task_feature_lengths["targets"], activation_memory_gb, examples_per_row=len(runs))
 
-  model_params = checkpoints.load_frozen_model(initial_checkpoint, model_config, runs[0].seed)
-  frozen = jax.tree.map(jnp.asarray, model_params)
-  embedding = model_params["token_embedder"]["embedding"]
-  prompts, step_keys = [], []
-  for r in runs:  # the same keys as trainer.train: an init and a dropout key from the seed
-    init_rng, step_rng = jax.random.split(jax.random.PRNGKey(r.seed))
-    factory = r.prompt_init or initializers.sampled_vocab()
-    prompts.append(jnp.asarray(factory(embedding, vocab[r.mixture_or_task_name],
-                                       model_config.name)(
-        init_rng, (prompt_length, model_config.emb_dim)), jnp.float32))
-    step_keys.append(step_rng)
-  states = jax.vmap(lambda p: init_state(p, tx))(jnp.stack(prompts))
+    model_params = checkpoints.load_frozen_model(initial_checkpoint, model_config, runs[0].seed)
+    frozen = jax.tree.map(jnp.asarray, model_params)
+    embedding = model_params["token_embedder"]["embedding"]
+    prompts, step_keys = [], []
+    for r in runs:  # the same keys as trainer.train: an init and a dropout key from the seed
+      init_rng, step_rng = jax.random.split(jax.random.PRNGKey(r.seed))
+      factory = r.prompt_init or initializers.sampled_vocab()
+      prompts.append(jnp.asarray(factory(embedding, vocab[r.mixture_or_task_name],
+                                         model_config.name)(
+          init_rng, (prompt_length, model_config.emb_dim)), jnp.float32))
+      step_keys.append(step_rng)
+    states = jax.vmap(lambda p: init_state(p, tx))(jnp.stack(prompts))
 
-  keys = list(dict.fromkeys((r.mixture_or_task_name, r.seed) for r in runs))
-  iterators = {k: iter(data.train_dataset(k[0], task_feature_lengths=task_feature_lengths,
-                                          batch_size=batch_size, split=train_split,
-                                          seed=k[1], use_cached=use_cached)) for k in keys}
-  owner = {k: next(i for i, r in enumerate(runs) if (r.mixture_or_task_name, r.seed) == k)
-           for k in keys}
-  ckpts = [checkpointing.RunCheckpointer(d, keep=keep_checkpoints) for d in dirs]
-  latest = [c.latest_step() for c in ckpts]
-  if len(set(latest)) > 1:
-    raise ValueError("the runs of a packed group resume together, but their checkpoints are "
-                     "at different steps: " + ", ".join(f"{d}: {s}" for d, s in
-                                                       zip(dirs, latest)))
-  if latest[0] is not None:
-    log.info("resuming %d packed runs at step %d", len(runs), latest[0])
-    restored = []
-    for i, (r, c) in enumerate(zip(runs, ckpts)):
-      k = (r.mixture_or_task_name, r.seed)
-      device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-      abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                                             sharding=device),
-                              _member(states, i))
-      state, at = c.restore(latest[0], abstract, iterators[k] if owner[k] == i else None)
-      if at != latest[0]:
-        raise checkpointing.CheckpointError(
-            f"{dirs[i]} resumed from step {at}, the group's other runs from step {latest[0]}: "
-            "packed runs resume together; delete the group's run directories to start it "
-            "again")
-      restored.append(state)
-    states = jax.tree.map(lambda *xs: jnp.stack(xs), *restored)
+    keys = list(dict.fromkeys((r.mixture_or_task_name, r.seed) for r in runs))
+    iterators = {k: iter(data.train_dataset(k[0], task_feature_lengths=task_feature_lengths,
+                                            batch_size=batch_size, split=train_split,
+                                            seed=k[1], use_cached=use_cached)) for k in keys}
+    owner = {k: next(i for i, r in enumerate(runs) if (r.mixture_or_task_name, r.seed) == k)
+             for k in keys}
+    ckpts = [checkpointing.RunCheckpointer(d, keep=keep_checkpoints) for d in dirs]
+    latest = [c.latest_step() for c in ckpts]
+    if len(set(latest)) > 1:
+      raise ValueError("the runs of a packed group resume together, but their checkpoints are "
+                       "at different steps: " + ", ".join(f"{d}: {s}" for d, s in
+                                                         zip(dirs, latest)))
+    if latest[0] is not None:
+      log.info("resuming %d packed runs at step %d", len(runs), latest[0])
+      restored = []
+      for i, (r, c) in enumerate(zip(runs, ckpts)):
+        k = (r.mixture_or_task_name, r.seed)
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                               sharding=device),
+                                _member(states, i))
+        state, at = c.restore(latest[0], abstract, iterators[k] if owner[k] == i else None)
+        if at != latest[0]:
+          raise checkpointing.CheckpointError(
+              f"{dirs[i]} resumed from step {at}, the group's other runs from step {latest[0]}: "
+              "packed runs resume together; delete the group's run directories to start it "
+              "again")
+        restored.append(state)
+      states = jax.tree.map(lambda *xs: jnp.stack(xs), *restored)
 
-  metas = [dict(task=r.mixture_or_task_name, model_name=model_config.name,
-                vocabulary_hash=data.vocabulary_hash(vocab[r.mixture_or_task_name]),
-                seed=r.seed, run=r.run_name or os.path.basename(os.path.normpath(r.model_dir)))
-           for r in runs]
-  validators = {}
-  if eval_period:
-    model = T5(model_config)
-    validators = {t: Validator(t, model=model, task_feature_lengths=task_feature_lengths,
-                               split=eval_split, batch_size=eval_batch_size or batch_size,
-                               num_examples=num_eval_examples, use_cached=use_cached)
-                  for t in tasks}
-  packed = _PackedRuns(runs, metas, states, frozen, iterators, owner, step_keys[0], ckpts,
-                       validators, _jitted(model_config, tx, num_microbatches),
-                       make_decode_fn(model_config, max_length=task_feature_lengths["targets"]),
-                       eval_batch_size or batch_size)
-  outcome = loop.run(packed, train_steps=train_steps, batch_size=batch_size,
-                     log_period=log_period, eval_period=eval_period,
-                     checkpoint_period=checkpoint_period, prompt_save_steps=prompt_save_steps,
-                     best_metric=best_metric)
-  return [{"model_dir": dirs[i], "final_step": outcome.final_step, "best": outcome.best[i],
-           "history": outcome.histories[i], "wall_seconds": outcome.wall_seconds,
-           "data": [x for x in reports if x["task"] in _task_names(r.mixture_or_task_name)]}
-          for i, r in enumerate(runs)]
+    metas = [dict(task=r.mixture_or_task_name, model_name=model_config.name,
+                  vocabulary_hash=data.vocabulary_hash(vocab[r.mixture_or_task_name]),
+                  seed=r.seed, run=r.run_name or os.path.basename(os.path.normpath(r.model_dir)))
+             for r in runs]
+    validators = {}
+    if eval_period:
+      model = T5(model_config)
+      validators = {t: Validator(t, model=model, task_feature_lengths=task_feature_lengths,
+                                 split=eval_split, batch_size=eval_batch_size or batch_size,
+                                 num_examples=num_eval_examples, use_cached=use_cached)
+                    for t in tasks}
+    packed = _PackedRuns(runs, metas, states, frozen, iterators, owner, step_keys[0], ckpts,
+                         validators, _jitted(model_config, tx, num_microbatches),
+                         make_decode_fn(model_config, max_length=task_feature_lengths["targets"]),
+                         eval_batch_size or batch_size)
+    outcome = loop.run(packed, train_steps=train_steps, batch_size=batch_size,
+                       log_period=log_period, eval_period=eval_period,
+                       checkpoint_period=checkpoint_period, prompt_save_steps=prompt_save_steps,
+                       best_metric=best_metric)
+    return [{"model_dir": dirs[i], "final_step": outcome.final_step, "best": outcome.best[i],
+             "history": outcome.histories[i], "wall_seconds": outcome.wall_seconds,
+             "data": [x for x in reports if x["task"] in _task_names(r.mixture_or_task_name)]}
+            for i, r in enumerate(runs)]
 
 
 class _PackedRuns(loop.Runs):

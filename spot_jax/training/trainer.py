@@ -98,145 +98,123 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   """
   model_dir = paths.absolute(model_dir)
   with run_lock.hold(model_dir, "model_dir"):
-    return _train(model_dir=model_dir, mixture_or_task_name=mixture_or_task_name,
-                  task_feature_lengths=task_feature_lengths, model_config=model_config,
-                  initial_checkpoint=initial_checkpoint, train_steps=train_steps, mode=mode,
-                  prompt_length=prompt_length, prompt_init=prompt_init, tx=tx,
-                  batch_size=batch_size, seed=seed, train_split=train_split,
-                  eval_split=eval_split, eval_period=eval_period,
-                  num_eval_examples=num_eval_examples, eval_batch_size=eval_batch_size,
-                  best_metric=best_metric, checkpoint_period=checkpoint_period,
-                  keep_checkpoints=keep_checkpoints, prompt_save_steps=prompt_save_steps,
-                  log_period=log_period, mesh_shape=mesh_shape,
-                  num_microbatches=num_microbatches,
-                  activation_memory_gb=activation_memory_gb, use_cached=use_cached,
-                  run_name=run_name, export_params_path=export_params_path,
-                  projector=projector, source_prompt_file=source_prompt_file)
+    initial_checkpoint, export_params_path, source_prompt_file = map(
+        paths.absolute, (initial_checkpoint, export_params_path, source_prompt_file))
+    if mode not in modes.names():
+      raise settings.SettingError("train", "mode", mode, f"one of {modes.names()}")
+    trains = modes.get(mode)
+    check = functools.partial(settings.integer, "train")
+    for name, value in (("train_steps", train_steps), ("batch_size", batch_size),
+                        ("prompt_length", prompt_length), ("log_period", log_period)):
+      check(name, value, minimum=1)
+    check("num_microbatches", num_microbatches, minimum=1, optional=True)
+    settings.positive_number("train", "activation_memory_gb", activation_memory_gb, optional=True)
+    check("eval_period", eval_period, minimum=0)
+    check("checkpoint_period", checkpoint_period, minimum=0)
+    check("seed", seed)
+    for name, value in (("keep_checkpoints", keep_checkpoints),
+                        ("num_eval_examples", num_eval_examples),
+                        ("eval_batch_size", eval_batch_size)):
+      check(name, value, minimum=1, optional=True)
+    settings.integers("train", "prompt_save_steps", prompt_save_steps, minimum=0)
+    settings.integers("train", "mesh_shape", mesh_shape, length=2)
+    settings.feature_lengths("train", "task_feature_lengths", task_feature_lengths)
+    source_prompt = None
+    if trains.needs_projector:
+      if projector is None or not source_prompt_file:
+        raise settings.SettingError("train", "projector", projector,
+                                    f"a projector and a source_prompt_file in mode {mode!r}")
+      source_prompt, _ = prompt_files.load_prompt(source_prompt_file, require_metadata=False)
+      if callable(projector) and not hasattr(projector, "apply"):
+        projector = projector(source_prompt.shape[0], model_config.emb_dim)
+      if (projector.prompt_length, projector.target_dim) != (source_prompt.shape[0],
+                                                             model_config.emb_dim):
+        raise settings.SettingError(
+            "train", "projector", projector, f"a projector of [{source_prompt.shape[0]}, d_src] "
+            f"prompts (the source's length) to the model's width {model_config.emb_dim}")
+    if eval_period and checkpoint_period and max(eval_period, checkpoint_period) % min(
+        eval_period, checkpoint_period):
+      raise ValueError(f"eval_period {eval_period} and checkpoint_period {checkpoint_period} "
+                       "must be multiples of each other")
+    os.makedirs(model_dir, exist_ok=True)
+    ckpt = checkpointing.RunCheckpointer(model_dir, keep=keep_checkpoints)
+    check_run_settings(model_dir, ckpt.latest_step() is not None, dict(
+        mixture_or_task_name=mixture_or_task_name, mode=mode, model=model_config.name,
+        prompt_length=prompt_length if trains.sized_by_prompt_length else None,
+        batch_size=batch_size,
+        seed=seed, task_feature_lengths=dict(task_feature_lengths), train_split=train_split,
+        train_steps=train_steps))
+    # Validate at the door: task, vocabulary and mesh before anything is compiled.
+    vocab = data.output_vocabulary(mixture_or_task_name)
+    data.check_vocabulary_fits(vocab, model_config.vocab_size, mixture_or_task_name)
+    mesh = partitioning.make_mesh(*mesh_shape)
+    partitioning.check_batch_divides(batch_size, mesh)
+    if num_microbatches is None:
+      prompt_tokens = trains.prompt_tokens(prompt_length, source_prompt)
+      num_microbatches = microbatching.resolve(
+          model_dir, model_config, batch_size // mesh.shape["data"],
+          task_feature_lengths["inputs"] + prompt_tokens, task_feature_lengths["targets"],
+          activation_memory_gb)
+    elif batch_size % num_microbatches:
+      raise ValueError(f"batch size {batch_size} does not divide into {num_microbatches} "
+                       "microbatches")
+    data_report = data.check_data(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
+                                  split=train_split)
+    if eval_period:
+      data_report += data.check_data(mixture_or_task_name,
+                                     task_feature_lengths=task_feature_lengths, split=eval_split)
 
+    model = T5(model_config)
+    if tx is None:
+      tx = trains.default_optimizer()
+    trainer = PartitionedTrainer(model, tx, mode, mesh, num_microbatches=num_microbatches,
+                                 projector=projector)
+    model_params = model_checkpoints.load_frozen_model(initial_checkpoint, model_config, seed)
+    rng = jax.random.PRNGKey(seed)
+    init_rng, step_rng = jax.random.split(rng)
 
-def _train(*, model_dir, mixture_or_task_name, task_feature_lengths, model_config,
-           initial_checkpoint, train_steps, mode, prompt_length, prompt_init, tx, batch_size,
-           seed, train_split, eval_split, eval_period, num_eval_examples, eval_batch_size,
-           best_metric, checkpoint_period, keep_checkpoints, prompt_save_steps, log_period,
-           mesh_shape, num_microbatches, activation_memory_gb, use_cached, run_name,
-           export_params_path, projector, source_prompt_file) -> Dict[str, Any]:
-  initial_checkpoint, export_params_path, source_prompt_file = map(
-      paths.absolute, (initial_checkpoint, export_params_path, source_prompt_file))
-  if mode not in modes.names():
-    raise settings.SettingError("train", "mode", mode, f"one of {modes.names()}")
-  trains = modes.get(mode)
-  check = functools.partial(settings.integer, "train")
-  for name, value in (("train_steps", train_steps), ("batch_size", batch_size),
-                      ("prompt_length", prompt_length), ("log_period", log_period)):
-    check(name, value, minimum=1)
-  check("num_microbatches", num_microbatches, minimum=1, optional=True)
-  settings.positive_number("train", "activation_memory_gb", activation_memory_gb, optional=True)
-  check("eval_period", eval_period, minimum=0)
-  check("checkpoint_period", checkpoint_period, minimum=0)
-  check("seed", seed)
-  for name, value in (("keep_checkpoints", keep_checkpoints),
-                      ("num_eval_examples", num_eval_examples),
-                      ("eval_batch_size", eval_batch_size)):
-    check(name, value, minimum=1, optional=True)
-  settings.integers("train", "prompt_save_steps", prompt_save_steps, minimum=0)
-  settings.integers("train", "mesh_shape", mesh_shape, length=2)
-  settings.feature_lengths("train", "task_feature_lengths", task_feature_lengths)
-  source_prompt = None
-  if trains.needs_projector:
-    if projector is None or not source_prompt_file:
-      raise settings.SettingError("train", "projector", projector,
-                                  f"a projector and a source_prompt_file in mode {mode!r}")
-    source_prompt, _ = prompt_files.load_prompt(source_prompt_file, require_metadata=False)
-    if callable(projector) and not hasattr(projector, "apply"):
-      projector = projector(source_prompt.shape[0], model_config.emb_dim)
-    if (projector.prompt_length, projector.target_dim) != (source_prompt.shape[0],
-                                                           model_config.emb_dim):
-      raise settings.SettingError(
-          "train", "projector", projector, f"a projector of [{source_prompt.shape[0]}, d_src] "
-          f"prompts (the source's length) to the model's width {model_config.emb_dim}")
-  if eval_period and checkpoint_period and max(eval_period, checkpoint_period) % min(
-      eval_period, checkpoint_period):
-    raise ValueError(f"eval_period {eval_period} and checkpoint_period {checkpoint_period} "
-                     "must be multiples of each other")
-  os.makedirs(model_dir, exist_ok=True)
-  ckpt = checkpointing.RunCheckpointer(model_dir, keep=keep_checkpoints)
-  check_run_settings(model_dir, ckpt.latest_step() is not None, dict(
-      mixture_or_task_name=mixture_or_task_name, mode=mode, model=model_config.name,
-      prompt_length=prompt_length if trains.sized_by_prompt_length else None,
-      batch_size=batch_size,
-      seed=seed, task_feature_lengths=dict(task_feature_lengths), train_split=train_split,
-      train_steps=train_steps))
-  # Validate at the door: task, vocabulary and mesh before anything is compiled.
-  vocab = data.output_vocabulary(mixture_or_task_name)
-  data.check_vocabulary_fits(vocab, model_config.vocab_size, mixture_or_task_name)
-  mesh = partitioning.make_mesh(*mesh_shape)
-  partitioning.check_batch_divides(batch_size, mesh)
-  if num_microbatches is None:
-    prompt_tokens = trains.prompt_tokens(prompt_length, source_prompt)
-    num_microbatches = microbatching.resolve(
-        model_dir, model_config, batch_size // mesh.shape["data"],
-        task_feature_lengths["inputs"] + prompt_tokens, task_feature_lengths["targets"],
-        activation_memory_gb)
-  elif batch_size % num_microbatches:
-    raise ValueError(f"batch size {batch_size} does not divide into {num_microbatches} "
-                     "microbatches")
-  data_report = data.check_data(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
-                                split=train_split)
-  if eval_period:
-    data_report += data.check_data(mixture_or_task_name,
-                                   task_feature_lengths=task_feature_lengths, split=eval_split)
+    frozen, trainable = trains.setup(modes.Setup(
+        model_params=model_params, model_config=model_config, vocabulary=vocab,
+        prompt_length=prompt_length, prompt_init=prompt_init, rng=init_rng,
+        source_prompt=source_prompt, projector=projector))
+    if frozen is not None:
+      frozen = trainer.place(frozen, trainer.frozen_sharding)
+    state = trainer.init_state(trainable)
+    del model_params
 
-  model = T5(model_config)
-  if tx is None:
-    tx = trains.default_optimizer()
-  trainer = PartitionedTrainer(model, tx, mode, mesh, num_microbatches=num_microbatches,
-                               projector=projector)
-  model_params = model_checkpoints.load_frozen_model(initial_checkpoint, model_config, seed)
-  rng = jax.random.PRNGKey(seed)
-  init_rng, step_rng = jax.random.split(rng)
+    ds = data.train_dataset(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
+                            batch_size=batch_size, split=train_split, seed=seed,
+                            use_cached=use_cached)
+    iterator = iter(ds)
+    if ckpt.latest_step() is not None:
+      state, start = ckpt.restore(None, trainer.abstract_state(state), iterator)
+      log.info("resuming from %s at step %d", model_dir, start)
 
-  frozen, trainable = trains.setup(modes.Setup(
-      model_params=model_params, model_config=model_config, vocabulary=vocab,
-      prompt_length=prompt_length, prompt_init=prompt_init, rng=init_rng,
-      source_prompt=source_prompt, projector=projector))
-  if frozen is not None:
-    frozen = trainer.place(frozen, trainer.frozen_sharding)
-  state = trainer.init_state(trainable)
-  del model_params
-
-  ds = data.train_dataset(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
-                          batch_size=batch_size, split=train_split, seed=seed,
-                          use_cached=use_cached)
-  iterator = iter(ds)
-  if ckpt.latest_step() is not None:
-    state, start = ckpt.restore(None, trainer.abstract_state(state), iterator)
-    log.info("resuming from %s at step %d", model_dir, start)
-
-  validator = None
-  if eval_period:
-    validator = Validator(mixture_or_task_name, model=model,
-                          task_feature_lengths=task_feature_lengths, split=eval_split,
-                          batch_size=eval_batch_size or batch_size,
-                          num_examples=num_eval_examples, use_cached=use_cached,
-                          log_dir=os.path.join(model_dir, "inference_eval"))
-  meta = dict(task=mixture_or_task_name, model_name=model_config.name,
-              vocabulary_hash=data.vocabulary_hash(vocab), seed=seed, run=run_name or
-              os.path.basename(os.path.normpath(model_dir)))
-  if source_prompt is not None:
-    meta["extra"] = {"projected_from": source_prompt_file}
-  one = _OneRun(model_dir, meta, trainer, state, frozen, iterator, step_rng, ckpt, validator,
-                trains, projector)
-  outcome = loop.run(one, train_steps=train_steps, batch_size=batch_size,
-                     log_period=log_period, eval_period=eval_period,
-                     checkpoint_period=checkpoint_period, prompt_save_steps=prompt_save_steps,
-                     best_metric=best_metric)
-  if export_params_path and trains.trains_model:
-    from spot_jax.model import t5x_export
-    t5x_export.write_t5x_msgpack(jax.device_get(one.state.params), export_params_path)
-  return {"model_dir": model_dir, "final_step": outcome.final_step, "best": outcome.best[0],
-          "history": outcome.histories[0], "data": data_report,
-          "num_microbatches": num_microbatches, "wall_seconds": outcome.wall_seconds,
-          "final_state": one.state}
+    validator = None
+    if eval_period:
+      validator = Validator(mixture_or_task_name, model=model,
+                            task_feature_lengths=task_feature_lengths, split=eval_split,
+                            batch_size=eval_batch_size or batch_size,
+                            num_examples=num_eval_examples, use_cached=use_cached,
+                            log_dir=os.path.join(model_dir, "inference_eval"))
+    meta = dict(task=mixture_or_task_name, model_name=model_config.name,
+                vocabulary_hash=data.vocabulary_hash(vocab), seed=seed, run=run_name or
+                os.path.basename(os.path.normpath(model_dir)))
+    if source_prompt is not None:
+      meta["extra"] = {"projected_from": source_prompt_file}
+    one = _OneRun(model_dir, meta, trainer, state, frozen, iterator, step_rng, ckpt, validator,
+                  trains, projector)
+    outcome = loop.run(one, train_steps=train_steps, batch_size=batch_size,
+                       log_period=log_period, eval_period=eval_period,
+                       checkpoint_period=checkpoint_period, prompt_save_steps=prompt_save_steps,
+                       best_metric=best_metric)
+    if export_params_path and trains.trains_model:
+      from spot_jax.model import t5x_export
+      t5x_export.write_t5x_msgpack(jax.device_get(one.state.params), export_params_path)
+    return {"model_dir": model_dir, "final_step": outcome.final_step, "best": outcome.best[0],
+            "history": outcome.histories[0], "data": data_report,
+            "num_microbatches": num_microbatches, "wall_seconds": outcome.wall_seconds,
+            "final_state": one.state}
 
 
 class _OneRun(loop.Runs):
