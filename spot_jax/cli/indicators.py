@@ -16,7 +16,7 @@ import numpy as np
 from spot_jax import paths, run_lock
 from spot_jax.cli import convert
 from spot_jax.prompts import prompt_files
-from spot_jax.transfer import indicators
+from spot_jax.transfer import indicators, transfer_report
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
@@ -58,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
   table["values"] = args.values
   try:
     with run_lock.hold(paths.absolute(args.out), "--out"):
-      print(json.dumps(indicators.write_table(table, args.out)))
+      print(json.dumps(transfer_report.write_indicators(table, args.out)))
   except run_lock.DirectoryInUse as e:
     parser.error(str(e))
   return table

@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from spot_jax import paths, run_lock
 from spot_jax.cli import convert
-from spot_jax.transfer import zero_shot
+from spot_jax.transfer import transfer_report, zero_shot
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
@@ -62,7 +62,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                                           task_feature_lengths=lengths, split=args.split,
                                           num_examples=args.num_examples,
                                           batch_size=args.batch_size, metric=args.metric)
-      files = zero_shot.write_matrix(result, args.out)
+      files = transfer_report.write_zero_shot(result, args.out)
   except run_lock.DirectoryInUse as e:
     parser.error(str(e))
   print(json.dumps(files))

@@ -12,14 +12,12 @@ indicator's value is its mean similarity to those prompts. Reported: Spearman an
 correlation with the transfer values, with p-values (scipy), per target and pooled over all
 pairs, as `indicators.json`, `indicators.md` and `indicators.png`.
 """
-import os
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 from scipy import stats
 
-from spot_jax import paths
-from spot_jax.transfer import similarity, study_report
+from spot_jax.transfer import similarity
 
 ON = "activated_neurons"
 MIN_PAIRS = 3  # fewer pairs than this give no correlation
@@ -73,55 +71,6 @@ def indicator_table(values: np.ndarray, prompts: np.ndarray, prompt_tasks: Seque
         table["per_target"].setdefault(task, {})[name] = _correlation(
             [p[name] for p in sel], [p["value"] for p in sel])
   return table
-
-
-def _fmt(c: Mapping[str, Any], key: str) -> str:
-  v, p = c.get(key), c.get(f"{key}_p")
-  return "n/a" if v is None else f"{v:+.2f} (p={p:.2g})"
-
-
-def table_markdown(table: Mapping[str, Any]) -> str:
-  rows = ["Indicators against transfer: Spearman ρ and Pearson r (p-values) between each "
-          "indicator's similarity of a source prompt to the target's own prompts and the "
-          f"transfer value, over {len(table['pairs'])} (source, target) pairs.", "",
-          "| indicator | pooled Spearman | pooled Pearson | "
-          + " | ".join(f"{t} Spearman" for t in table["per_target"]) + " |",
-          "|---|---|---|" + "---|" * len(table["per_target"])]
-  for name in table["indicators"]:
-    pooled = table["pooled"][name]
-    rows.append(f"| {name} | {_fmt(pooled, 'spearman')} | {_fmt(pooled, 'pearson')} | "
-                + " | ".join(_fmt(table["per_target"][t][name], "spearman")
-                             for t in table["per_target"]) + " |")
-  return "\n".join(rows) + "\n"
-
-
-def plot_table(table: Mapping[str, Any], path: str) -> str:
-  """Pooled Spearman per indicator (bars), each target's as dots."""
-  from matplotlib.figure import Figure
-  names = table["indicators"]
-  fig = Figure(figsize=(1.3 * len(names) + 3, 4.5))
-  ax = fig.add_subplot()
-  pooled = [table["pooled"][n]["spearman"] for n in names]
-  ax.bar(range(len(names)), [0 if v is None else v for v in pooled], color="0.7",
-         label="pooled")
-  for task, per in table["per_target"].items():
-    ys = [per[n]["spearman"] for n in names]
-    ax.plot([i for i, y in enumerate(ys) if y is not None], [y for y in ys if y is not None],
-            "o", label=task)
-  ax.axhline(0, color="0.3", lw=0.8)
-  ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-  ax.set_ylabel("Spearman ρ with transfer")
-  ax.set_ylim(-1.05, 1.05)
-  ax.legend(fontsize=7)
-  ax.set_title("Which indicator predicts transfer")
-  return study_report.save_png(fig, path)
-
-
-def write_table(table: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
-  out_dir = paths.absolute(out_dir)
-  files = study_report.write_report(out_dir, "indicators", table, table_markdown(table))
-  files["plot"] = plot_table(table, os.path.join(out_dir, "indicators.png"))
-  return files
 
 
 def default_metrics(on_metric: Optional[Callable] = None) -> Dict[str, Any]:

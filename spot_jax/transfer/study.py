@@ -300,7 +300,7 @@ class Study:
     cfg = self.cfg
     if not cfg.zero_shot:
       return None
-    from spot_jax.transfer import indicators, neurons, zero_shot
+    from spot_jax.transfer import indicators, neurons, transfer_report, zero_shot
     out_dir = os.path.join(cfg.out_dir, "zero_shot")
     done = os.path.join(out_dir, "zero_shot.json")
     if os.path.exists(done):
@@ -321,7 +321,7 @@ class Study:
       matrix = zero_shot.zero_shot_matrix(
           prompts, tasks, model_config=cfg.model_config, checkpoint_path=cfg.initial_checkpoint,
           task_feature_lengths=lengths, num_examples=cfg.num_eval_examples, batch_size=64)
-      zero_shot.write_matrix(matrix, out_dir)
+      transfer_report.write_zero_shot(matrix, out_dir)
     from spot_jax.model import checkpoints
     params = checkpoints.load_frozen_model(cfg.initial_checkpoint, cfg.model_config, 0)
     table_prompts = np.stack([prompt_files.load_prompt_array(p)
@@ -336,7 +336,7 @@ class Study:
       log.warning("no indicator table: %s", e)
       return {"matrix": matrix, "indicators": None, "note": str(e)}
     table["values"] = "relative"
-    indicators.write_table(table, os.path.join(cfg.out_dir, "indicators"))
+    transfer_report.write_indicators(table, os.path.join(cfg.out_dir, "indicators"))
     return {"matrix": matrix, "indicators": table, "note": None}
 
   # -- stage 5: target tuning ------------------------------------------------------------------

@@ -1,22 +1,20 @@
 r"""Zero-shot cross-task transfer (Su et al. 2022, §4): every prompt evaluated, untrained, on
 every task, with the task's own metrics.
 
-`write_matrix` writes `zero_shot.json` (raw scores, relative scores, each task's metric, the
-prompts), `zero_shot.md` and `zero_shot_heatmap.png`; the command is
+`transfer_report.write_zero_shot` writes it as `zero_shot.json` (raw scores, relative scores,
+each task's metric, the prompts), `zero_shot.md` and `zero_shot_heatmap.png`; the command is
 `python -m spot_jax.cli.zero_shot`. A prompt's score on a task is the
 task's first metric (or `--metric`); its relative score is that divided by the mean score of
 the task's own prompts (those trained on it), Su et al.'s relative performance. Each batch
 decodes examples of several prompts at once (one compilation for any mix).
 """
 import logging
-import os
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
 from spot_jax import paths
 from spot_jax.prompts import prompt_files
-from spot_jax.transfer import study_report
 
 log = logging.getLogger("spot_jax.zero_shot")
 
@@ -81,49 +79,6 @@ def zero_shot_matrix(prompts: Mapping[str, str], tasks: Sequence[str], *, model_
           "metrics": [chosen[t] for t in tasks], "split": split,
           "num_examples": num_examples, "raw": nan_to_none(raw),
           "relative": nan_to_none(relative)}
-
-
-def matrix_markdown(result: Mapping[str, Any]) -> str:
-  """Raw scores, with the relative score (to the task's own prompts) in brackets."""
-  tasks = result["tasks"]
-  lines = ["Zero-shot transfer: each prompt (row) evaluated untrained on each task (column); "
-           f"{result['split']} split, metric per task: "
-           + ", ".join(f"{t} {m}" for t, m in zip(tasks, result["metrics"]))
-           + ". In brackets: relative to the task's own prompts (1.00 = as good).", "",
-           "| prompt (trained on) | " + " | ".join(tasks) + " |",
-           "|---|" + "---|" * len(tasks)]
-  for name, task, raw, rel in zip(result["prompts"], result["prompt_tasks"], result["raw"],
-                                  result["relative"]):
-    cells = [f"{r:.2f}" + (f" ({q:.2f})" if q is not None else "") for r, q in zip(raw, rel)]
-    lines.append(f"| {name} ({task or '?'}) | " + " | ".join(cells) + " |")
-  return "\n".join(lines) + "\n"
-
-
-def plot_matrix(result: Mapping[str, Any], path: str) -> str:
-  """Heatmap of relative scores where the task has own prompts, raw scores elsewhere."""
-  from matplotlib.figure import Figure
-  rel = np.array([[np.nan if v is None else v for v in row] for row in result["relative"]])
-  use_rel = not np.all(np.isnan(rel))
-  values = rel if use_rel else np.array(result["raw"], float)
-  fig = Figure(figsize=(1.0 * len(result["tasks"]) + 4, 0.45 * len(result["prompts"]) + 2))
-  ax = fig.add_subplot()
-  im = ax.imshow(np.nan_to_num(values), cmap="viridis", aspect="auto")
-  fig.colorbar(im, ax=ax, label="relative score" if use_rel else "score")
-  ax.set_xticks(range(len(result["tasks"])), result["tasks"], rotation=90, fontsize=8)
-  ax.set_yticks(range(len(result["prompts"])), result["prompts"], fontsize=8)
-  for i, row in enumerate(values):
-    for j, v in enumerate(row):
-      ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
-              color="white")
-  ax.set_title("Zero-shot transfer (rows: prompts, columns: tasks)")
-  return study_report.save_png(fig, path)
-
-
-def write_matrix(result: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
-  out_dir = paths.absolute(out_dir)
-  files = study_report.write_report(out_dir, "zero_shot", result, matrix_markdown(result))
-  files["heatmap"] = plot_matrix(result, os.path.join(out_dir, "zero_shot_heatmap.png"))
-  return files
 
 
 def library_prompts(library_dir: str) -> Dict[str, str]:

@@ -12,7 +12,7 @@ from spot_jax.model import t5
 from spot_jax.model.config import get_config
 from spot_jax.cli import indicators as indicators_cli
 from spot_jax.prompts import prompt_files
-from spot_jax.transfer import indicators, neurons, similarity
+from spot_jax.transfer import indicators, neurons, similarity, transfer_report
 
 TASKS = ["a", "b", "c"]
 
@@ -45,7 +45,7 @@ def test_correlations_are_scipys_on_the_cross_task_pairs():
     assert table["pooled"][name]["pearson_p"] == pytest.approx(stats.pearsonr(x, y)[1])
   per_a = table["per_target"]["a"]["cosine_per_token"]
   assert per_a["n"] == 3 and per_a["spearman"] == pytest.approx(1.0)
-  md = indicators.table_markdown(table)
+  md = transfer_report.indicators_markdown(table)
   assert "| cosine_per_token | +1.00 (p=" in md
 
 

@@ -9,7 +9,7 @@ import pytest
 from spot_jax.prompts import prompt_files
 from spot_jax.tasks import toy
 from spot_jax.training import data, inference
-from spot_jax.transfer import zero_shot
+from spot_jax.transfer import transfer_report, zero_shot
 
 LENGTHS = {"inputs": 16, "targets": 8}
 TASKS = ["toy_parity", "toy_first_prefixed"]
@@ -54,7 +54,7 @@ def test_matrix_equals_each_prompt_evaluated_alone(toy_backbone, prompts, tmp_pa
   if raw[2, 1] > 0:
     np.testing.assert_allclose(rel[:, 1], raw[:, 1] / raw[2, 1])
 
-  files = zero_shot.write_matrix(result, str(tmp_path / "zs"))
+  files = transfer_report.write_zero_shot(result, str(tmp_path / "zs"))
   assert json.loads(open(files["json"]).read()) == result
   table = open(files["markdown"]).read()
   assert "| parity_a (toy_parity) |" in table and "toy_first_prefixed" in table
