@@ -63,7 +63,7 @@ class Strategy:
   prepare: work before a target's runs (e.g. writing an averaged prompt); returns a mapping
     kept in `TargetPlan.prepared[name]`: `init_file` (a prompt file), `row` (fields added to
     the result row) and `source_run` (a run on sources to train before the target runs:
-    model_dir, task, steps, done_file).
+    stage (its name in the progress lines), model_dir, task, steps, done_file).
   pick: for strategies with a sweep, the rows it reports from the sweep's scores:
     `pick(sources in rank order, score by source, k) -> [(init, sources, fields)]`.
   source_runs: how many runs on sources `prepare` adds per target (for the progress count).
@@ -167,7 +167,7 @@ def _mixture(plan: TargetPlan) -> Mapping[str, Any]:
   run_dir = os.path.join(plan.cfg.out_dir, "targets", plan.target, "mixture_source")
   final = os.path.join(run_dir, "prompts", "final")
   return {"init_file": final, "row": {"sources": list(spec.source_tasks)},
-          "source_run": {"model_dir": run_dir, "task": spec.name,
+          "source_run": {"stage": "mixture sources", "model_dir": run_dir, "task": spec.name,
                          "steps": plan.cfg.mixture_steps or plan.cfg.source_steps,
                          "done_file": final + prompt_files.JSON_SUFFIX}}
 

@@ -385,13 +385,14 @@ class Study:
     return plan
 
   def _source_runs(self, plan: TargetPlan) -> List[_Run]:
-    """The runs on sources the strategies' preparation asked for (e.g. the mixture's)."""
+    """The runs on sources the strategies' preparation asked for (e.g. the mixture's), each
+    under the stage name its strategy gave."""
     cfg = self.cfg
     runs = []
     for prepared in plan.prepared.values():
       run = prepared.get("source_run")
       if run:
-        runs.append(_Run("mixture sources", run["task"], run["model_dir"], run["task"],
+        runs.append(_Run(run["stage"], run["task"], run["model_dir"], run["task"],
                          cfg.target_seeds[0], run["steps"], cfg.source_batch_size,
                          lengths=cfg.lengths(plan.target),
                          done=functools.partial(os.path.exists, run["done_file"])))
