@@ -60,7 +60,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["spot_jax", "spot_jax.*"]) + ["spot_jax.tasks", "spot_jax.gin"],
     package_dir={"spot_jax.tasks": "tasks", "spot_jax.gin": "gin"},
     package_data={"spot_jax.gin": ["*.gin", "**/*.gin"],
-                  "spot_jax": ["assets/*.model", "assets/backbone/*"]},
+                  "spot_jax.embedded": ["assets/*.model", "assets/backbone/*"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES + T5X_REQUIRES, "t5x": T5X_REQUIRES,

@@ -14,7 +14,7 @@ LAYERS = (
     ("model", ("spot_jax.model", "spot_jax.evaluation")),
     ("prompts", ("spot_jax.prompts",)),
     ("tasks", ("spot_jax.tasks", "spot_jax.embedded")),
-    ("training", ("spot_jax.training",)),
+    ("training", ("spot_jax.training", "spot_jax.embedded.build")),  # builds the backbone
     ("transfer", ("spot_jax.transfer",)),
     ("t5x", ("spot_jax.t5x_integration",)),
     ("commands", ("spot_jax.cli", "spot_jax.gin_engines", "spot_jax.train", "spot_jax.eval",

@@ -1,5 +1,6 @@
 """What tasks say about themselves (family, label words), recorded where they register."""
-from spot_jax.tasks import metadata, names, synthetic
+from spot_jax.embedded import tasks as synthetic
+from spot_jax.tasks import metadata, names
 
 PREFIX = "tiny_"  # as registered by the `tiny_tasks` fixture
 

@@ -1,5 +1,6 @@
-"""The bundled synthetic suite: tokenized rows, process-stable generation, each family's
-rule checked by an independent parser, and the shipped vocabulary and backbone."""
+"""The embedded default (`spot_jax.embedded`): the synthetic suite's tokenized rows,
+process-stable generation, each family's rule checked by an independent parser, and the
+shipped vocabulary and backbone."""
 import os
 import re
 import subprocess
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 
 from spot_jax import embedded
-from spot_jax.tasks import synthetic
-from spot_jax.tasks import synthetic_language as lang
+from spot_jax.embedded import build
+from spot_jax.embedded import language as lang
+from spot_jax.embedded import tasks as synthetic
 
 LEX = lang.LEXICON
 N_RULE_ROWS = 300
@@ -117,7 +119,7 @@ def test_inputs_fit_the_feature_lengths():
 
 _HASH_SCRIPT = """
 import hashlib, sys
-from spot_jax.tasks import synthetic
+from spot_jax.embedded import tasks as synthetic
 h = hashlib.sha256()
 for name in list(synthetic.SPECS) + [synthetic.CORPUS_TASK]:
   for split in ("train", "validation"):
@@ -245,13 +247,11 @@ def test_topic_labels_follow_the_items_domain():
 
 def test_vocabulary_is_t5_style_and_rebuilds_identically():
   import sentencepiece as spm
-  sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
-  import build_synthetic_vocab  # pylint: disable=g-import-not-at-top
   sp = spm.SentencePieceProcessor(model_file=embedded.vocabulary_path())
   assert (sp.pad_id(), sp.eos_id(), sp.unk_id(), sp.bos_id()) == (0, 1, 2, -1)
   with open(embedded.vocabulary_path(), "rb") as f:
     shipped = f.read()
-  assert build_synthetic_vocab.train() == shipped, (
+  assert build.train_vocabulary() == shipped, (
       "the generator no longer reproduces the shipped vocabulary: rerun "
       "tools/build_synthetic_vocab.py, then tools/build_backbone.py (its embedding follows "
       "the vocabulary)")
@@ -306,8 +306,7 @@ def _leaves(tree):
 
 
 def test_missing_asset_names_the_tool(monkeypatch, tmp_path):
-  import importlib.resources
-  monkeypatch.setattr(importlib.resources, "files", lambda _: tmp_path)
+  monkeypatch.setattr(embedded, "ASSETS_DIR", str(tmp_path))
   with pytest.raises(FileNotFoundError, match="tools/build_backbone.py"):
     embedded.backbone_path()
   with pytest.raises(FileNotFoundError, match="tools/build_synthetic_vocab.py"):

@@ -1,11 +1,16 @@
-"""The embedded default: the bundled SentencePiece vocabulary and tiny frozen backbone.
+"""The embedded default: everything the offline main job runs on, in one package.
 
-Both are built by the project (`tools/build_synthetic_vocab.py`, `tools/build_backbone.py`)
-and shipped in `spot_jax/assets/`, so the offline suite (`spot_jax.tasks.synthetic`) runs
-with no download. TensorFlow is only imported by `synthetic_vocabulary()`.
+- `language.py`: the synthetic language (invented words, four rules a reader infers).
+- `tasks.py`: its seqio tasks (the bundled suite: 9 sources, 4 targets, a label control,
+  the backbone's corpus), registered with `tasks.register()`.
+- `build.py`: builds the two assets below (`tools/build_synthetic_vocab.py`,
+  `tools/build_backbone.py` are its command lines).
+- `assets/`: the shipped SentencePiece vocabulary and tiny frozen backbone.
+
+This module reads the assets (no download). TensorFlow is only imported by
+`synthetic_vocabulary()`.
 """
 import hashlib
-import importlib.resources
 import json
 import os
 
@@ -13,6 +18,7 @@ VOCAB_FILE = "synthetic_spm.model"
 BACKBONE_DIR = "backbone"
 BACKBONE_CHECKPOINT = "backbone.msgpack"
 BACKBONE_CONFIG = "config.json"
+ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 
 _TOOL = {VOCAB_FILE: "tools/build_synthetic_vocab.py",
          BACKBONE_CHECKPOINT: "tools/build_backbone.py",
@@ -20,7 +26,7 @@ _TOOL = {VOCAB_FILE: "tools/build_synthetic_vocab.py",
 
 
 def _asset(*parts: str) -> str:
-  path = os.fspath(importlib.resources.files("spot_jax").joinpath("assets", *parts))
+  path = os.path.join(ASSETS_DIR, *parts)
   if not os.path.exists(path):
     raise FileNotFoundError(
         f"embedded asset {path} is missing; build it with `python {_TOOL[parts[-1]]}` from "
@@ -84,7 +90,7 @@ def salient_accuracy(params, config, *, split: str = "validation",
   import numpy as np
   import sentencepiece as spm
   from spot_jax.model.t5 import T5
-  from spot_jax.tasks import synthetic_language as lang
+  from spot_jax.embedded import language as lang
   sp = spm.SentencePieceProcessor(model_file=vocabulary_path())
   model = T5(config)
   logits_fn = jax.jit(lambda p, enc, dec: model.apply({"params": p}, enc, dec)[:, 0])

@@ -1,6 +1,6 @@
 """The bundled offline SPoT suite: four task families over a generated language.
 
-Every example comes from `synthetic_language` (invented words, crc32-seeded RNGs: the same
+Every example comes from `language.py` (invented words, crc32-seeded RNGs: the same
 rows in every process, nothing downloaded). Tasks within a family share one latent rule and
 one label set (as Su et al.'s task types do, so a prompt can transfer zero-shot within a
 family); they differ in domain and template (field words, order). Each target uses a
@@ -22,7 +22,7 @@ No task-name prefix: in SPoT the prompt is what tells the frozen model which tas
 solving, and the task embeddings are those prompts; a prefix would hand the model the task
 identity for free. Inputs only carry field words ("premise:", "question:").
 
-What the backbone saw (`synth_backbone`, a prefix-LM over `synthetic_language` documents):
+What the backbone saw (`synth_backbone`, a prefix-LM over `language.py` documents):
 the same language used plainly, as an LM-adapted T5 saw web text: reviews closing on a
 verdict, texts about items closing on their topic, facts followed by a claim and whether it
 holds ("so , mira is tall ? yes"), two descriptions and whether they are the same. So the
@@ -37,8 +37,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from spot_jax.embedded import language as lang
 from spot_jax.tasks import metadata
-from spot_jax.tasks import synthetic_language as lang
 
 # Every row fits (longest input + EOS, targets one label word + EOS; tested): the encoder
 # cost is linear in the padded length, so no slack beyond that.

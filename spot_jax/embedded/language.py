@@ -2,8 +2,8 @@
 
 Content words are invented (syllables drawn from a crc32-seeded RNG, so every process gets
 the same lexicon); the glue is a few English function words so examples stay readable.
-Every word is one piece of the shipped vocabulary (`tools/build_synthetic_vocab.py` trains
-a word-level SentencePiece model), as a pretrained LM's vocabulary covers its frequent words.
+Every word is one piece of the shipped vocabulary (`build.py` trains a word-level
+SentencePiece model), as a pretrained LM's vocabulary covers its frequent words.
 
 The language has four rules, and its corpus (`corpus_document`) states each the way web
 text states things, never in a task's template:
