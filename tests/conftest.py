@@ -24,6 +24,13 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
+# The test-only task modules (`toy_tasks`) import by name here and in the commands tests
+# start: `--gin.TASK_MODULES=['toy_tasks:register']`.
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+if _TESTS not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+  os.environ["PYTHONPATH"] = os.pathsep.join(
+      p for p in (_TESTS, os.environ.get("PYTHONPATH", "")) if p)
+
 import fcntl  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
@@ -79,10 +86,10 @@ def built_once(tmp_path_factory, name, build):
 
 @pytest.fixture(scope="session")
 def toy_backbone(tmp_path_factory):
-  """A tiny T5 model-tuned from scratch on the prefixed toy skills (`spot_jax.tasks.toy`),
+  """A tiny T5 model-tuned from scratch on the prefixed toy skills (`tests/toy_tasks.py`),
   exported as a T5X msgpack checkpoint: (config, path, train() result as JSON, its final
   parameters in the .npz file at result["final_params"]). Built once per run."""
-  from spot_jax.tasks import toy
+  import toy_tasks as toy
 
   def build(d):
     from spot_jax.training import optimizer, trainer

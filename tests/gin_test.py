@@ -84,7 +84,7 @@ def test_import_gin_from_the_repository_root_is_gin_config():
 def test_shipped_gin_files_are_all_covered():
   shipped = {str(p.relative_to(GIN)) for p in GIN.rglob("*.gin")}
   covered = set(MODELS) | {p for p in PROMPTS if p} | set(RUNS) | set(RECIPES) | set(MESHES) | {
-      "models/t5_1_1_lm100k.gin", "test/tiny.gin"} | T5X_LAYER | STUDIES
+      "models/t5_1_1_lm100k.gin"} | T5X_LAYER | STUDIES
   assert shipped == covered, "a new gin file needs a place in this test's combinations"
   assert set(RUNS) == set(REQUIRED)
 
@@ -121,9 +121,9 @@ def test_partitioning_files_set_the_mesh_after_a_run(mesh, run):
 
 
 def test_the_tiny_test_run_needs_only_a_model_dir():
-  _parse(["test/tiny.gin"])
+  _parse([str(REPO / "tests" / "gin" / "tiny.gin")])
   assert gin_flags.missing_required_macros() == ["MODEL_DIR"]
-  assert gin_flags.query_macro("TASK_MODULES") == ["spot_jax.tasks.toy:register"]
+  assert gin_flags.query_macro("TASK_MODULES") == ["toy_tasks:register"]
   assert gin_flags.query_macro("INITIAL_CHECKPOINT_PATH") is None
   assert gin_flags.register_configurables()["get_config"]().emb_dim == 64
 
@@ -268,7 +268,7 @@ def _finish(proc, timeout=120):
 @pytest.mark.slow
 def test_train_then_eval_and_infer_on_the_prompt_it_wrote(tmp_path):
   run = tmp_path / "run"
-  out = _finish(_start("spot_jax.train", "--gin_file=gin/test/tiny.gin",
+  out = _finish(_start("spot_jax.train", "--gin_file=tests/gin/tiny.gin",
                        f"--gin.MODEL_DIR={run}", "--gin.TRAIN_STEPS=20"))
   assert len(STEP_LINE.findall(out)) == 4, out[-3000:]
   summary = json.loads(out.strip().splitlines()[-1])
@@ -285,7 +285,7 @@ def test_train_then_eval_and_infer_on_the_prompt_it_wrote(tmp_path):
   for name in ("step_10", "best", "final"):
     assert (run / "prompts" / f"{name}.npy").exists() and (run / "prompts" / f"{name}.json").exists()
 
-  common = ["--gin_file=gin/test/tiny_model.gin", "--gin.TASK_MODULES=['spot_jax.tasks.toy:register']",
+  common = ["--gin_file=gin/test/tiny_model.gin", "--gin.TASK_MODULES=['toy_tasks:register']",
             "--gin.MIXTURE_OR_TASK_NAME=toy_parity",
             "--gin.TASK_FEATURE_LENGTHS={'inputs': 16, 'targets': 8}",
             f"--gin.PROMPT_FILE='{run / 'prompts' / 'best'}'", "--gin.BATCH_SIZE=8"]
@@ -313,7 +313,7 @@ def test_train_then_eval_and_infer_on_the_prompt_it_wrote(tmp_path):
   assert re.fullmatch(r"\d \d \d \d", rows[0]["input"])
 
   # The library side of `infer` on a file of inputs, in this process.
-  from spot_jax.tasks import toy
+  import toy_tasks as toy
   from spot_jax.training import inference
   toy.register()
   config = gin_flags.register_configurables()["get_config"](
@@ -356,7 +356,7 @@ def test_the_task_must_tokenize_with_the_models_vocabulary(tmp_path):
   import shutil
 
   import seqio
-  from spot_jax.tasks import toy
+  import toy_tasks as toy
   model_vocab = _sentencepiece(tmp_path / "model.model", "the quick brown fox jumps\n")
   other_vocab = _sentencepiece(tmp_path / "other.model", "lorem ipsum dolor sit amet\n")
   same_bytes = str(tmp_path / "copy.model")
@@ -369,7 +369,7 @@ def test_the_task_must_tokenize_with_the_models_vocabulary(tmp_path):
                                                           splits=["train"]),
       preprocessors=[], output_features={"inputs": feature, "targets": feature})
   try:
-    data.prepare_tasks(modules=["spot_jax.tasks.toy:register"],
+    data.prepare_tasks(modules=["toy_tasks:register"],
                             mixture_or_task_name="gin_test_sp_task", vocabulary_file=model_vocab)
     data.check_task_vocabulary("gin_test_sp_task", same_bytes)
     with pytest.raises(ValueError, match="vocabulary mismatch.*other.model"):
@@ -388,7 +388,8 @@ def test_the_task_must_tokenize_with_the_models_vocabulary(tmp_path):
 
 def _train_cli(tmp_path, *flags):
   from spot_jax import train
-  return train.main(["--gin_file=gin/test/tiny.gin", f"--gin.MODEL_DIR={tmp_path / 'run'}",
+  return train.main([f"--gin_file={REPO / 'tests' / 'gin' / 'tiny.gin'}",
+                     f"--gin.MODEL_DIR={tmp_path / 'run'}",
                      *flags])
 
 
@@ -433,7 +434,7 @@ def test_an_exploding_prompt_stops_the_run_naming_the_step(tmp_path):
 def test_a_relative_model_dir_trains_checkpoints_and_resumes(tmp_path, monkeypatch):
   from spot_jax import train
   monkeypatch.chdir(tmp_path)
-  flags = ["--gin_file=gin/test/tiny.gin", "--gin.MODEL_DIR='relrun'", "--gin.EVAL_PERIOD=0",
+  flags = [f"--gin_file={REPO / 'tests' / 'gin' / 'tiny.gin'}", "--gin.MODEL_DIR='relrun'", "--gin.EVAL_PERIOD=0",
            "--gin.CHECKPOINT_PERIOD=2", "--gin.PROMPT_SAVE_STEPS=(2,)", "--gin.LOG_PERIOD=1"]
   first = train.main(flags + ["--gin.TRAIN_STEPS=2"])
   gin.clear_config()

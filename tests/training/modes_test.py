@@ -10,7 +10,7 @@ import pytest
 
 from spot_jax.model import config as config_lib
 from spot_jax.prompts import prompt_files
-from spot_jax.tasks import toy as toy_tasks
+import toy_tasks
 from spot_jax.training import modes, trainer
 
 CONFIG = config_lib.get_config("tiny", vocab_size=384, emb_dim=64, num_heads=4, head_dim=16,

@@ -9,7 +9,7 @@ import pytest
 
 from spot_jax.model import checkpoints
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.tasks import toy
+import toy_tasks as toy
 from spot_jax.training import multi_prompt, preemption, trainer
 
 LENGTHS = {"inputs": 16, "targets": 8}

@@ -13,7 +13,7 @@ import pytest
 
 from spot_jax import run_lock
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.tasks import toy as toy_tasks
+import toy_tasks
 from spot_jax.training import checkpointing, trainer
 from spot_jax.model import config as config_lib
 
@@ -24,8 +24,8 @@ KWARGS = dict(mixture_or_task_name="toy_parity_prefixed",
               task_feature_lengths={"inputs": 16, "targets": 8}, model_config=CONFIG,
               initial_checkpoint=None, prompt_length=4, batch_size=8, log_period=1,
               checkpoint_period=2, prompt_save_steps=(), mesh_shape=(1, 1))
-TINY = ["--gin_file=gin/test/tiny.gin", "--gin.EVAL_PERIOD=0", "--gin.PROMPT_SAVE_STEPS=()",
-        "--gin.LOG_PERIOD=1"]
+TINY = [f"--gin_file={os.path.join(REPO, 'tests', 'gin', 'tiny.gin')}", "--gin.EVAL_PERIOD=0",
+        "--gin.PROMPT_SAVE_STEPS=()", "--gin.LOG_PERIOD=1"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -167,11 +167,11 @@ def _lock_holder(directory):
 @pytest.mark.parametrize("command,flags", [
     ("spot_jax.eval", ["--gin_file=gin/test/tiny_model.gin", "--gin_file=runs/eval.gin",
                        "--gin.MIXTURE_OR_TASK_NAME=toy_parity", "--gin.PROMPT_FILE=/nowhere",
-                       "--gin.TASK_MODULES=['spot_jax.tasks.toy:register']",
+                       "--gin.TASK_MODULES=['toy_tasks:register']",
                        "--gin.TASK_FEATURE_LENGTHS={'inputs': 16, 'targets': 8}"]),
     ("spot_jax.infer", ["--gin_file=gin/test/tiny_model.gin", "--gin_file=runs/infer.gin",
                         "--gin.MIXTURE_OR_TASK_NAME=toy_parity", "--gin.PROMPT_FILE=/nowhere",
-                        "--gin.TASK_MODULES=['spot_jax.tasks.toy:register']",
+                        "--gin.TASK_MODULES=['toy_tasks:register']",
                         "--gin.TASK_FEATURE_LENGTHS={'inputs': 16, 'targets': 8}"]),
     ("spot_jax.pipeline", []),  # the main job
 ])

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from spot_jax.tasks import toy as toy_tasks
+import toy_tasks
 from spot_jax.model import checkpoints, config as config_lib
 from spot_jax.prompts import prompt_files
 from spot_jax.training import trainer

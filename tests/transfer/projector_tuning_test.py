@@ -9,7 +9,7 @@ import pytest
 
 from spot_jax.model import config as config_lib
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.tasks import toy
+import toy_tasks as toy
 from spot_jax.training import optimizer, trainer
 from spot_jax.prompts import projector as projector_lib
 from spot_jax.transfer.prompt_library import PromptLibrary

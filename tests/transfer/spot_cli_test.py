@@ -20,7 +20,7 @@ def test_one_command_runs_spot_from_sources_to_the_target(toy_backbone, tmp_path
   out = tmp_path / "spot"
   args = ["--gin_file=test/tiny_model.gin", "--gin_file=runs/spot.gin",
           f"--gin.SPOT_DIR={out}", "--gin.SOURCE_TASKS=['toy_first', 'toy_last']",
-          "--gin.TARGET_TASK=toy_parity", "--gin.TASK_MODULES=['spot_jax.tasks.toy:register']",
+          "--gin.TARGET_TASK=toy_parity", "--gin.TASK_MODULES=['toy_tasks:register']",
           "--gin.TASK_FEATURE_LENGTHS={'inputs': 16, 'targets': 8}",
           f"--gin.INITIAL_CHECKPOINT_PATH={backbone}", "--gin.SOURCE_STEPS=20",
           "--gin.EMBEDDING_STEP=10", "--gin.TARGET_STEPS=10", "--gin.EVAL_PERIOD=10",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spot_jax.prompts import prompt_files
-from spot_jax.tasks import toy
+import toy_tasks as toy
 from spot_jax.training import trainer
 from spot_jax.transfer import workflow
 from spot_jax.transfer.prompt_library import ModelMismatchError, PromptLibrary

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spot_jax.prompts import prompt_files
-from spot_jax.tasks import toy
+import toy_tasks as toy
 from spot_jax.training import data, inference
 from spot_jax.transfer import transfer_report, zero_shot
 
@@ -75,7 +75,7 @@ def test_command_line_on_a_library(toy_backbone, prompts, tmp_path, capsys):
   result = zero_shot_cli.main(["--library", lib, "--tasks", *TASKS, "--checkpoint", checkpoint,
                                "--config", str(tmp_path / "config.json"),
                                "--task_feature_lengths", "inputs=16", "targets=8",
-                               "--task_modules", "spot_jax.tasks.toy:register",
+                               "--task_modules", "toy_tasks:register",
                                "--num_examples", "4", "--batch_size", "8",
                                "--out", str(tmp_path / "out")])
   assert sorted(result["prompts"]) == sorted(f"{prompt_files.load_metadata(p).task}/{n}"

@@ -1,4 +1,6 @@
-"""Tiny offline seqio tasks over byte tokens, for the trainer and command-line tests.
+"""Tiny offline seqio tasks over byte tokens, for the trainer and command-line tests (test
+only: `tests/conftest.py` puts this folder on the path of the tests and the commands they
+start, `TASK_MODULES = ['toy_tasks:register']`).
 
 `toy_mt_mixture` teaches a fresh model several prefixed skills over digit strings;
 `toy_parity` then asks for one of those skills with the prefix removed, so a prompt can
