@@ -43,18 +43,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                  f"spot_jax.cli.zero_shot` (no {', '.join(missing)})")
   prompts = np.stack([prompt_files.load_prompt(p, require_metadata=False)[0]
                       for p in result["prompt_files"]])
-  on_metric = None
+  model = None
   if args.checkpoint:
     if not (args.size or args.config):
       parser.error("--checkpoint needs --size or --config (the model ON runs on)")
     from spot_jax.model import checkpoints  # pylint: disable=g-import-not-at-top  (jax)
-    from spot_jax.transfer import neurons  # pylint: disable=g-import-not-at-top
     config = convert.model_config(args)
-    params = checkpoints.load_params(paths.absolute(args.checkpoint), config)
-    on_metric = neurons.overlap_metric(config, params, probe_token_id=args.probe_token)
+    model = indicators.FrozenModel(
+        config, checkpoints.load_params(paths.absolute(args.checkpoint), config),
+        args.probe_token)
   values = np.array([[np.nan if v is None else v for v in row] for row in result[args.values]])
   table = indicators.indicator_table(values, prompts, result["prompt_tasks"], result["tasks"],
-                                     indicators.default_metrics(on_metric))
+                                     indicators.metrics(model))
   table["values"] = args.values
   try:
     with run_lock.hold(paths.absolute(args.out), "--out"):

@@ -20,12 +20,12 @@ from typing import Optional, Sequence
 from spot_jax import paths
 from spot_jax.cli import convert
 from spot_jax.prompts import prompt_files
+from spot_jax.transfer import indicators
 from spot_jax.transfer import prompt_library
 from spot_jax.transfer import retrieval
 from spot_jax.transfer import similarity
 
 
-ON = "on"  # Su et al.'s activated-neuron overlap
 
 
 def _entry_row(entry: prompt_library.LibraryEntry) -> str:
@@ -98,17 +98,18 @@ def _ranking(args):
 
 
 def _metric(args):
-  """A named similarity, or ON (`--metric on`) on the frozen model the flags load."""
-  if args.metric != ON:
-    return args.metric
+  """A registered indicator's metric (`transfer/indicators.py`); a model-bound one (ON,
+  `--metric on`) on the frozen model the flags load."""
+  if not indicators.get(args.metric).needs_model:
+    return indicators.metric(args.metric)
   if not args.checkpoint or not (args.size or args.config):
-    raise ValueError("--metric on compares activated neurons of the frozen model: give "
-                     "--checkpoint and --size (or --config)")
+    raise ValueError(f"--metric {args.metric} compares activated neurons of the frozen "
+                     "model: give --checkpoint and --size (or --config)")
   from spot_jax.model import checkpoints
-  from spot_jax.transfer import neurons
   config = convert.model_config(args)
   params = checkpoints.load_params(paths.absolute(args.checkpoint), config)
-  return neurons.overlap_metric(config, params, probe_token_id=args.probe_token)
+  return indicators.metric(args.metric, indicators.FrozenModel(config, params,
+                                                               args.probe_token))
 
 
 def _cmd_rank(args) -> int:
@@ -195,8 +196,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("library")
     p.add_argument("target", help="the target's task-embedding prompt file")
     p.add_argument("--metric", default=similarity.DEFAULT_METRIC,
-                   choices=sorted(similarity.METRICS) + [ON],
-                   help=f"{ON}: Su et al.'s activated-neuron overlap on the frozen model "
+                   choices=sorted(a for n in indicators.names()
+                                  for a in (n, *indicators.get(n).aliases)),
+                   help="a registered indicator (transfer/indicators.py); on (activated_"
+                        "neurons): Su et al.'s activated-neuron overlap on the frozen model "
                         "(needs --checkpoint and --size or --config)")
     p.add_argument("--checkpoint", help="the frozen model, for --metric on")
     convert.model_args(p, required=False)

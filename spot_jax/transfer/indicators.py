@@ -4,15 +4,18 @@ source transfers to that target.
 
 The command is `python -m spot_jax.cli.indicators` (on a zero-shot matrix).
 
-Indicators: the prompt-embedding similarities of `similarity.METRICS` (cosine of average
-tokens, per-token cosine, flat cosine, Euclidean forms) and, given the frozen model, the
-activated-neuron overlap ON over all layers (`neurons`). For each (source prompt, target
+Indicators are registered here, one `Indicator` each: the prompt-embedding similarities of
+`similarity.METRICS` (cosine of average tokens, per-token cosine, flat cosine, Euclidean
+forms) and, on the frozen model, the activated-neuron overlap ON over all layers
+(`neurons`). The study, `python -m spot_jax.cli.indicators` and `python -m
+spot_jax.cli.library rank --metric` read the registry. For each (source prompt, target
 task) pair whose target has its own prompts (and is not the source's own task), an
 indicator's value is its mean similarity to those prompts. Reported: Spearman and Pearson
 correlation with the transfer values, with p-values (scipy), per target and pooled over all
 pairs, as `indicators.json`, `indicators.md` and `indicators.png`.
 """
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+import dataclasses
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
@@ -21,6 +24,75 @@ from spot_jax.transfer import similarity
 
 ON = "activated_neurons"
 MIN_PAIRS = 3  # fewer pairs than this give no correlation
+
+# `(target [P, D], library [N, P', D]) -> [N]`, higher is closer; or a `similarity.METRICS`
+# name.
+Metric = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenModel:
+  """The frozen model a model-bound indicator runs prompts through."""
+  config: Any  # T5Config
+  params: Any
+  probe_token_id: Optional[int] = None  # None: T5's <extra_id_0>
+
+
+@dataclasses.dataclass(frozen=True)
+class Indicator:
+  """One indicator of transfer: `metric(model)` gives its similarity metric; `model` is the
+  frozen model (a `FrozenModel`) when `needs_model`, else None. `aliases`: other names a
+  command line accepts for it."""
+  name: str
+  metric: Callable[[Optional[FrozenModel]], Metric]
+  needs_model: bool = False
+  aliases: Tuple[str, ...] = ()
+
+
+_REGISTRY: Dict[str, Indicator] = {}
+
+
+def register(indicator: Indicator, *, replace: bool = False) -> Indicator:
+  """Adds an indicator (its name must be new unless `replace`); returns it."""
+  taken = {a: i.name for i in _REGISTRY.values() for a in (i.name, *i.aliases)}
+  for name in (indicator.name, *indicator.aliases):
+    if name in taken and not (replace and taken[name] == indicator.name):
+      raise ValueError(f"indicator {name!r} is registered already ({taken[name]!r})")
+  _REGISTRY[indicator.name] = indicator
+  return indicator
+
+
+def unregister(name: str) -> None:
+  _REGISTRY.pop(name, None)
+
+
+def names() -> Tuple[str, ...]:
+  """Registered indicators, in registration order."""
+  return tuple(_REGISTRY)
+
+
+def get(name: str) -> Indicator:
+  for indicator in _REGISTRY.values():
+    if name == indicator.name or name in indicator.aliases:
+      return indicator
+  known = sorted(a for i in _REGISTRY.values() for a in (i.name, *i.aliases))
+  raise ValueError(f"unknown indicator {name!r}; known: {known}")
+
+
+def metric(name: str, model: Optional[FrozenModel] = None) -> Metric:
+  """The metric of one indicator (by name or alias); a model-bound one needs `model`."""
+  indicator = get(name)
+  if indicator.needs_model and model is None:
+    raise ValueError(f"indicator {name!r} runs prompts through the frozen model: give the "
+                     "model (a checkpoint and its size or config)")
+  return indicator.metric(model if indicator.needs_model else None)
+
+
+def metrics(model: Optional[FrozenModel] = None) -> Dict[str, Metric]:
+  """Every registered indicator's metric, name -> metric; the model-bound ones only when
+  `model` is given."""
+  return {i.name: i.metric(model if i.needs_model else None) for i in _REGISTRY.values()
+          if model is not None or not i.needs_model}
 
 
 def _correlation(x: Sequence[float], y: Sequence[float]) -> Dict[str, Any]:
@@ -73,9 +145,12 @@ def indicator_table(values: np.ndarray, prompts: np.ndarray, prompt_tasks: Seque
   return table
 
 
-def default_metrics(on_metric: Optional[Callable] = None) -> Dict[str, Any]:
-  """Every embedding similarity, plus ON when a model-bound metric is given."""
-  metrics: Dict[str, Any] = {name: name for name in similarity.METRICS}
-  if on_metric is not None:
-    metrics[ON] = on_metric
-  return metrics
+def _activated_neurons(model: FrozenModel) -> Metric:
+  from spot_jax.transfer import neurons  # jax, only when the model is given
+  return neurons.overlap_metric(model.config, model.params,
+                                probe_token_id=model.probe_token_id)
+
+
+for _name in similarity.METRICS:
+  register(Indicator(_name, lambda _, name=_name: name))
+register(Indicator(ON, _activated_neurons, needs_model=True, aliases=("on",)))

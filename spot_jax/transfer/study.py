@@ -300,7 +300,7 @@ class Study:
     cfg = self.cfg
     if not cfg.zero_shot:
       return None
-    from spot_jax.transfer import indicators, neurons, transfer_report, zero_shot
+    from spot_jax.transfer import indicators, transfer_report, zero_shot
     out_dir = os.path.join(cfg.out_dir, "zero_shot")
     done = os.path.join(out_dir, "zero_shot.json")
     if os.path.exists(done):
@@ -330,8 +330,7 @@ class Study:
     try:
       table = indicators.indicator_table(
           values, table_prompts, matrix["prompt_tasks"], matrix["tasks"],
-          indicators.default_metrics(neurons.overlap_metric(
-              cfg.model_config, params, probe_token_id=cfg.probe_token)))
+          indicators.metrics(indicators.FrozenModel(cfg.model_config, params, cfg.probe_token)))
     except ValueError as e:  # e.g. every source scores 0 on its own task: no relative score
       log.warning("no indicator table: %s", e)
       return {"matrix": matrix, "indicators": None, "note": str(e)}

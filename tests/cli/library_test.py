@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from spot_jax.prompts import prompt_files
 from spot_jax.cli import library as library_cli
@@ -46,6 +47,23 @@ def test_add_list_verify_remove(tmp_path, capsys):
   assert len(PromptLibrary(lib).entries()) == 5
   assert library_cli.main(["remove", lib, "nope"]) == 2
   assert "nope" in capsys.readouterr().err
+
+
+def test_rank_takes_a_registered_indicator_by_name(tmp_path, capsys):
+  from spot_jax.transfer import indicators
+  lib, target = _build(tmp_path, capsys)
+  indicators.register(indicators.Indicator(
+      "negative_l1", lambda _: lambda t, lib: -np.abs(np.asarray(lib) - t).sum(axis=(1, 2))))
+  try:
+    assert library_cli.main(["rank", lib, target, "--json", "--metric", "negative_l1"]) == 0
+    ranking = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["task"], r["score"]) for r in ranking] == [("near", 0.0), ("mid", -2.0),
+                                                          ("far", -4.0)]
+  finally:
+    indicators.unregister("negative_l1")
+  with pytest.raises(SystemExit):
+    library_cli.main(["rank", lib, target, "--metric", "negative_l1"])
+  assert "invalid choice: 'negative_l1'" in capsys.readouterr().err
 
 
 def test_rank_and_retrieval_commands(tmp_path, capsys):

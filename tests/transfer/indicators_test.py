@@ -1,5 +1,6 @@
 """Indicators against transfer: correlations equal scipy's on the pairs they name, own-task
-pairs are left out, ON joins the table with a model, and the command writes the files."""
+pairs are left out, ON joins the table with a model, a new indicator is one registration,
+and the command writes the files."""
 import json
 
 import jax
@@ -34,7 +35,8 @@ def _setup(seed=0):
 def test_correlations_are_scipys_on_the_cross_task_pairs():
   values, prompts, prompt_tasks = _setup()
   table = indicators.indicator_table(values, prompts, prompt_tasks, TASKS,
-                                     indicators.default_metrics())
+                                     indicators.metrics())
+  assert table["indicators"] == list(similarity.METRICS)  # no model: no ON
   pairs = table["pairs"]
   assert len(pairs) == 3 * 4 - 1 and all(p["source_task"] != p["target"] for p in pairs)
   pooled = table["pooled"]["cosine_per_token"]
@@ -54,9 +56,9 @@ def test_activated_neurons_join_with_a_model():
                       dropout_rate=0.0, name="ind_tiny")
   params = t5.init_params(config, jax.random.PRNGKey(0))
   values, prompts, prompt_tasks = _setup(1)
-  on = neurons.overlap_metric(config, params, probe_token_id=39)
-  table = indicators.indicator_table(values, prompts, prompt_tasks, TASKS,
-                                     indicators.default_metrics(on))
+  table = indicators.indicator_table(
+      values, prompts, prompt_tasks, TASKS,
+      indicators.metrics(indicators.FrozenModel(config, params, probe_token_id=39)))
   assert indicators.ON in table["pooled"] and table["pooled"][indicators.ON]["n"] == 11
   patterns = neurons.activation_patterns(config, params, prompts, probe_token_id=39)
   first = table["pairs"][0]
@@ -64,6 +66,34 @@ def test_activated_neurons_join_with_a_model():
   want = np.mean([neurons.pattern_similarity(patterns[o], patterns)[first["source"]]
                   for o in own])
   assert first[indicators.ON] == pytest.approx(want)
+
+
+def _norm_ratio(target, library):
+  """A new indicator: how close the prompts' norms are, min / max."""
+  t, lib = np.linalg.norm(target), np.linalg.norm(np.asarray(library), axis=(1, 2))
+  return np.minimum(t, lib) / np.maximum(t, lib)
+
+
+def test_a_new_indicator_is_one_registration():
+  indicators.register(indicators.Indicator("norm_ratio", lambda _: _norm_ratio))
+  try:
+    with pytest.raises(ValueError, match="'norm_ratio' is registered already"):
+      indicators.register(indicators.Indicator("norm_ratio", lambda _: _norm_ratio))
+    values, prompts, prompt_tasks = _setup(3)
+    table = indicators.indicator_table(values, prompts, prompt_tasks, TASKS,
+                                       indicators.metrics())
+    assert table["indicators"][-1] == "norm_ratio"
+    first = table["pairs"][0]
+    own = [k for k, pt in enumerate(prompt_tasks) if pt == first["target"]]
+    assert first["norm_ratio"] == pytest.approx(np.mean(
+        [_norm_ratio(prompts[o], prompts)[first["source"]] for o in own]))
+    assert indicators.metric("norm_ratio") is _norm_ratio
+  finally:
+    indicators.unregister("norm_ratio")
+  with pytest.raises(ValueError, match="unknown indicator 'norm_ratio'"):
+    indicators.get("norm_ratio")
+  with pytest.raises(ValueError, match="runs prompts through the frozen model"):
+    indicators.metric("on")
 
 
 def test_command_on_a_zero_shot_matrix(tmp_path, capsys):
