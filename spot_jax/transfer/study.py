@@ -34,8 +34,8 @@ import numpy as np
 
 from spot_jax import atomic_files
 from spot_jax.prompts import initializers, prompt_files
-from spot_jax.transfer import (retrieval, similarity, statistics, strategies, study_report,
-                               workflow)
+from spot_jax.transfer import (retrieval, similarity, statistics, strategies, study_measures,
+                               study_report, workflow)
 from spot_jax.transfer.study_measures import (learning_curve_scores, majority_score,
                                               neuron_indicator, zero_shot_by_relation)
 from spot_jax.transfer.prompt_library import ModelSignature, PromptLibrary
@@ -468,7 +468,7 @@ class Study:
     out = cfg.out_dir
     families = {t: f for t, f in sim["families"].items() if f is not None}
     rows = [r for r in self.results if r["init"] != AVERAGE_SOURCE]
-    table = study_report.results_table(rows, baseline=BASELINE) if any(
+    table = study_measures.results_table(rows, baseline=BASELINE) if any(
         r["init"] == BASELINE for r in rows) else None
     if table is not None:
       study_report.write_results(table, out)
@@ -480,12 +480,12 @@ class Study:
           self.pairs, os.path.join(out, "similarity_vs_transfer.png"), families=families)
     comparisons = statistics.comparisons(self.results, list(cfg.targets),
                                          strategies.comparisons(cfg.inits))
-    chance = {t: study_report.chance_score(cfg.task_labels(t)) for t in cfg.targets}
+    chance = {t: study_measures.chance_score(cfg.task_labels(t)) for t in cfg.targets}
     majority = {t: (majority_score(t, cfg.lengths(t), cfg.num_eval_examples)
                     if cfg.task_labels(t) else None) for t in cfg.targets}
     auc_rows = [dict(r, score=r["auc"]) for r in rows if r.get("auc") is not None]
     data = {"config": cfg.to_json(), "results": self.results, "table": table,
-            "auc_table": study_report.results_table(auc_rows, baseline=BASELINE)
+            "auc_table": study_measures.results_table(auc_rows, baseline=BASELINE)
             if table is not None and len(auc_rows) == len(rows) else None,
             "comparisons": comparisons, "similarity": sim, "displacement": moved,
             "rankings": self.rankings, "transfer_pairs": self.pairs, "correlation": corr,

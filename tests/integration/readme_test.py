@@ -32,7 +32,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from spot_jax.transfer import study, study_report
+from spot_jax.transfer import study, study_measures, study_report
 from spot_jax.transfer.prompt_library import PromptLibrary
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -208,7 +208,7 @@ def test_the_main_job_writes_every_artifact(quick_start):
   table = json.loads((out / "results.json").read_text())
   parsed = study_report.read_results_markdown((out / "results.md").read_text())
   assert parsed["methods"] == list(study.INITS)
-  assert set(parsed["rows"]) == {TARGET, study_report.AVERAGE}
+  assert set(parsed["rows"]) == {TARGET, study_measures.AVERAGE}
   for method in study.INITS:
     cell = table["cells"][TARGET][method]
     assert cell["n"] == 2 and 0.0 <= cell["mean"] <= 100.0 and cell["ci95"] is not None

@@ -7,7 +7,7 @@ import pytest
 from matplotlib import image as mpimg
 from scipy import stats
 
-from spot_jax.transfer import study_report
+from spot_jax.transfer import study_measures, study_report
 
 METHODS = ["random_uniform", "class_labels", "spot_top1"]
 # target -> init -> scores for seeds 0, 1, 2 (class_labels ran seed 0 only on "rte").
@@ -25,7 +25,7 @@ def _results(scores=SCORES, step=500):
 
 
 def test_table_means_stds_and_rer_by_hand():
-  table = study_report.results_table(_results())
+  table = study_measures.results_table(_results())
   assert table["methods"] == METHODS and table["targets"] == ["rte", "cb"]
   rte, cb = table["cells"]["rte"], table["cells"]["cb"]
   assert rte["random_uniform"]["mean"] == pytest.approx(62.0)
@@ -51,26 +51,26 @@ def test_table_means_stds_and_rer_by_hand():
 
 
 def test_baseline_at_100_gives_no_rer_and_input_is_validated():
-  table = study_report.results_table(_results({"t": {"random_uniform": [100.0],
+  table = study_measures.results_table(_results({"t": {"random_uniform": [100.0],
                                                      "spot_top1": [99.0]}}))
   assert table["cells"]["t"]["spot_top1"]["rer"] is None
   assert table["average"]["spot_top1"]["rer"] is None
   with pytest.raises(ValueError, match="baseline 'oracle'"):
-    study_report.results_table(_results(), baseline="oracle")
+    study_measures.results_table(_results(), baseline="oracle")
   mixed = _results() + [{"target": "cb", "init": "oracle", "seed": 0, "step": 900, "score": 1.0}]
   with pytest.raises(ValueError, match="step budgets"):
-    study_report.results_table(mixed)
+    study_measures.results_table(mixed)
   with pytest.raises(ValueError, match="two results"):
-    study_report.results_table(_results() + _results()[:1])
+    study_measures.results_table(_results() + _results()[:1])
   with pytest.raises(ValueError, match=r"\[0, 100\]"):
-    study_report.results_table([{"target": "t", "init": "random_uniform", "seed": 0,
+    study_measures.results_table([{"target": "t", "init": "random_uniform", "seed": 0,
                                  "step": 1, "score": float("nan")}])
 
 
 def test_results_files_parse_back_to_the_printed_numbers(tmp_path):
   results = _results()
   results.append({"target": "rte", "init": "oracle", "seed": 0, "step": 500, "score": 88.0})
-  table = study_report.results_table(results)
+  table = study_measures.results_table(results)
   paths = study_report.write_results(table, str(tmp_path / "out"))
   assert json.loads(open(paths["json"]).read()) == table
   text = open(paths["markdown"]).read()
@@ -79,10 +79,10 @@ def test_results_files_parse_back_to_the_printed_numbers(tmp_path):
   assert len(lines) == 2 + 2 + 1                  # header, separator, targets, average
   parsed = study_report.read_results_markdown(text)
   assert parsed["methods"] == table["methods"]
-  assert list(parsed["rows"]) == ["rte", "cb", study_report.AVERAGE]
+  assert list(parsed["rows"]) == ["rte", "cb", study_measures.AVERAGE]
   assert parsed["rows"]["cb"]["oracle"] is None   # not run on cb
-  assert parsed["rows"][study_report.AVERAGE]["class_labels"]["ci95"] is None
-  rows = {**table["cells"], study_report.AVERAGE: table["average"]}
+  assert parsed["rows"][study_measures.AVERAGE]["class_labels"]["ci95"] is None
+  rows = {**table["cells"], study_measures.AVERAGE: table["average"]}
   for label, row in rows.items():
     for m, cell in row.items():
       got = parsed["rows"][label][m]
