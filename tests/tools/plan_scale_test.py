@@ -1,0 +1,56 @@
+"""tools/plan_scale.py compiles the real partitioned prompt-tuning step of Small from abstract
+shapes on emulated meshes (the suite's 8 CPU devices): per-device bytes follow the mesh,
+XLA's peak is its buffer assignment, and microbatches are added until the accelerators fit."""
+import json
+import pathlib
+import sys
+
+import pytest
+
+TOOLS = pathlib.Path(__file__).resolve().parents[2] / "tools"
+sys.path.insert(0, str(TOOLS))
+import plan_scale  # noqa: E402  (tools/)
+
+SMALL_SHAPES = ["--batch", "4", "--inputs", "32", "--targets", "4", "--prompt_length", "4"]
+
+
+@pytest.mark.slow
+def test_small_on_one_and_on_eight_devices(monkeypatch, capsys):
+  # Two pretend accelerators: one roomy, one no step fits; the search stops at 2 microbatches.
+  monkeypatch.setattr(plan_scale, "DEVICES", {"roomy": 64 * 2 ** 30, "tiny": 1})
+  plans = plan_scale.main(["--sizes", "small", "--meshes", "1x1", "4x2",
+                           "--max_microbatches", "2", *SMALL_SHAPES])
+  out = capsys.readouterr().out
+  rows = {(p["mesh"], r["num_microbatches"]): r for p in plans for r in p["rows"]}
+  assert sorted(rows) == [("1x1", 1), ("1x1", 2), ("4x2", 1)]
+  for p in plans:
+    assert p["microbatches_to_fit"] == {"roomy": 1, "tiny": None}
+  one, sharded = rows[("1x1", 1)], rows[("4x2", 1)]
+  weights = lambda r: r["per_device_bytes"]["frozen_weights"]
+  # The frozen weights: whole on one device; model parallelism over 2 splits most of them.
+  assert weights(one) == 4 * one["parameters"]
+  assert 0.45 * weights(one) < weights(sharded) < 0.55 * weights(one)
+  assert (one["per_device_batch"], sharded["per_device_batch"]) == (4, 1)
+  for r in rows.values():
+    xla = r["per_device_bytes"]["xla"]
+    assert xla["peak"] == xla["arguments"] + xla["outputs"] - xla["aliased"] + xla["temporaries"]
+    assert xla["arguments"] >= r["per_device_bytes"]["frozen_weights"]
+    assert r["gflop_per_step"] == rows[("1x1", 1)]["gflop_per_step"] > 0
+  # Two microbatches keep about half the activations alive.
+  temps = lambda mesh: [rows[(mesh, k)]["per_device_bytes"]["xla"]["temporaries"] for k in (1, 2)]
+  assert temps("1x1")[1] < temps("1x1")[0]
+  # One JSON line per compiled step, then the table with the verdicts.
+  lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+  assert len(lines) == 3
+  assert "| small | 1x1 | 2 |" in out and out.rstrip().endswith("| 1 | no |")
+
+
+def test_bad_flags_are_named(capsys):
+  with pytest.raises(SystemExit):
+    plan_scale.parse_args(["--meshes", "8by1"])
+  assert "--meshes '8by1': expected DATAxMODEL" in capsys.readouterr().err
+  with pytest.raises(SystemExit):
+    plan_scale.parse_args(["--meshes", "3x1", "--batch", "32"])
+  assert "--batch 32 does not split over 3 data-parallel devices" in capsys.readouterr().err
+  assert plan_scale.microbatch_counts(12) == [1, 2, 4]
+  assert plan_scale.microbatch_counts(32, limit=8) == [1, 2, 4, 8]
