@@ -24,6 +24,18 @@ peak before the first step ran (weights, batch and, for JAX, compilation); `devi
 the accelerator's peak where it reports one. `cpu_s_per_step` is the process's CPU time (user +
 system, all threads) per timed step: on a machine shared with other work it moves less than
 wall time (spinning thread pools inflate it).
+
+The roofline: before the run, the machine's own rate on an `--roofline_n`-cubed matmul in
+the run's framework and dtype (best of 3, `matmul_gflops_per_s`); `mfu` is the step's
+analytic GFLOP/s over it (0 skips the measurement).
+
+`--reference peft` without `--microbatches` tries PEFT's settings, each in a process of its
+own (so peak memory is each setting's): the number spot_jax.train would take at these
+shapes, half and twice it (those that divide the batch); it prints the fastest, with every
+setting tried under `peft_settings`. `--pairs N` gives the side-by-side verdict in one
+command: N alternations of spot_jax's default path and PEFT's best setting, each in a
+process of its own, after one roofline measurement; it prints every run, then one JSON line
+with the means, the ratio and each side's MFU.
 """
 import argparse
 import json
@@ -80,6 +92,32 @@ def _timed(fn, steps: int, warmup: int):
     times.append(time.perf_counter() - start)
     cpu.append(time.process_time() - start_cpu)
   return times, cpu, out
+
+
+def matmul_gflops(reference: str, n: int, dtype: str, repeats: int = 3) -> float:
+  """The machine's rate on an n-cubed matmul in the run's framework (best of `repeats`)."""
+  if reference == "peft":
+    import torch
+    device = _torch_device()
+    tdtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    a, b = (torch.randn(n, n, device=device, dtype=tdtype) for _ in range(2))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    run = lambda: (torch.matmul(a, b), sync())
+  else:
+    import jax
+    import jax.numpy as jnp
+    jdtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
+    keys = jax.random.split(jax.random.PRNGKey(0))
+    a, b = (jax.random.normal(k, (n, n), jdtype) for k in keys)
+    matmul = jax.jit(jnp.matmul)
+    run = lambda: matmul(a, b).block_until_ready()
+  run()
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    run()
+    best = min(best, time.perf_counter() - start)
+  return 2.0 * n ** 3 / best / 1e9
 
 
 def _random_tokens(rng, batch, length, vocab):
@@ -335,6 +373,11 @@ def parse_args(argv=None, extra_flags=()):
   p.add_argument("--reference", choices=("jax", "peft"), default="jax")
   p.add_argument("--peft_optimizer", choices=("adafactor", "adamw"), default="adafactor")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--roofline_n", type=int, default=4096,
+                 help="measure the machine's matmul rate at this size first (0: skip)")
+  p.add_argument("--pairs", type=int, default=0,
+                 help="side by side: this many alternations of spot_jax's default path and "
+                      "PEFT's best setting, each in its own process")
   args = p.parse_args(argv)
   if args.mode == "forward" and args.microbatches not in (None, 1):
     p.error("--microbatches applies to training modes only")
@@ -348,11 +391,112 @@ def parse_args(argv=None, extra_flags=()):
     p.error(f"--batch {args.batch} does not divide over the mesh's data axis {data}")
   if args.steps < 1 or args.warmup < 0:
     p.error("--steps must be >= 1 and --warmup >= 0")
+  if args.roofline_n < 0 or args.pairs < 0:
+    p.error("--roofline_n and --pairs must be >= 0")
+  if args.pairs and (args.reference != "jax" or args.microbatches is not None
+                     or args.mode == "forward"):
+    p.error("--pairs compares spot_jax's default path with PEFT's best setting: give it "
+            "with a training --mode and neither --reference peft nor --microbatches")
   return args
 
 
+def _flags_without(argv, *names):
+  """`argv` without the given flags and their values."""
+  out, skip = [], False
+  for a in argv:
+    if skip:
+      skip = False
+      continue
+    name = a.split("=", 1)[0]
+    if name in names:
+      skip = "=" not in a
+      continue
+    out.append(a)
+  return out
+
+
+def _run_in_process(argv) -> dict:
+  """bench.py with these flags in a process of its own; its JSON line."""
+  import subprocess
+  proc = subprocess.run([sys.executable, os.path.abspath(__file__), *argv],
+                        capture_output=True, text=True)
+  if proc.returncode:
+    raise SystemExit(f"bench.py {' '.join(argv)} failed:\n{proc.stderr[-3000:]}")
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _peft_candidates(args) -> list:
+  """The microbatch count spot_jax.train would take at these shapes (at PEFT's device's
+  budget), half and twice it, those that divide the batch."""
+  k = _default_microbatches(argparse.Namespace(**{**vars(args), "reference": "peft"}), 1)
+  return sorted({m for m in (k // 2, k, 2 * k) if m >= 1 and args.batch % m == 0})
+
+
+def best_peft(args, argv) -> dict:
+  """PEFT at each candidate microbatch count, each in its own process; the fastest."""
+  base = _flags_without(argv, "--microbatches", "--roofline_n", "--pairs")
+  tried = [_run_in_process([*base, "--microbatches", str(m), "--roofline_n", "0"])
+           for m in _peft_candidates(args)]
+  best = dict(max(tried, key=lambda r: r["examples_per_s"]))
+  best["peft_settings"] = [{k: r[k] for k in ("microbatches", "examples_per_s", "peak_rss_gb")}
+                           for r in tried]
+  return best
+
+
+def _with_roofline(out: dict, rate) -> dict:
+  out["matmul_gflops_per_s"] = rate
+  out["mfu"] = None if not rate else out["gflops_per_s"] / rate
+  return out
+
+
+def side_by_side(args, argv) -> dict:
+  """`--pairs` alternations of spot_jax's default and PEFT's best; the verdict."""
+  base = _flags_without(argv, "--pairs", "--roofline_n", "--reference")
+  rates = {"jax": None, "peft": None}
+  if args.roofline_n:
+    rates = {r: matmul_gflops(r, args.roofline_n, args.dtype) for r in rates}
+  peft_best = best_peft(args, [*base, "--reference", "peft"])
+  runs = []
+  for _ in range(args.pairs):
+    runs.append(_with_roofline(_run_in_process([*base, "--roofline_n", "0"]), rates["jax"]))
+    print(json.dumps(runs[-1]), flush=True)
+    runs.append(_with_roofline(_run_in_process(
+        [*base, "--reference", "peft", "--microbatches", str(peft_best["microbatches"]),
+         "--roofline_n", "0"]), rates["peft"]))
+    print(json.dumps(runs[-1]), flush=True)
+  mean = lambda ref, key: statistics.mean(r[key] for r in runs if r["reference"] == ref)
+  verdict = {
+      "pairs": args.pairs, "mode": args.mode, "size": args.size, "batch": args.batch,
+      "inputs": args.inputs, "targets": args.targets,
+      "matmul_gflops_per_s": rates,
+      "spot_jax_examples_per_s": mean("jax", "examples_per_s"),
+      "peft_examples_per_s": mean("peft", "examples_per_s"),
+      "peft_microbatches": peft_best["microbatches"],
+      "peft_settings": peft_best["peft_settings"],
+      "spot_jax_peak_rss_gb": mean("jax", "peak_rss_gb"),
+      "peft_peak_rss_gb": mean("peft", "peak_rss_gb"),
+  }
+  verdict["speedup_over_peft"] = (verdict["spot_jax_examples_per_s"]
+                                  / verdict["peft_examples_per_s"])
+  verdict["memory_vs_peft"] = verdict["spot_jax_peak_rss_gb"] / verdict["peft_peak_rss_gb"]
+  for ref, key in (("jax", "spot_jax_mfu"), ("peft", "peft_mfu")):
+    mfus = [r["mfu"] for r in runs if r["reference"] == ref and r["mfu"] is not None]
+    verdict[key] = statistics.mean(mfus) if mfus else None
+  print(json.dumps(verdict), flush=True)
+  return verdict
+
+
 def main(argv=None):
+  argv = list(sys.argv[1:] if argv is None else argv)
   args = parse_args(argv)
+  if args.pairs:
+    return side_by_side(args, argv)
+  if args.reference == "peft" and args.mode != "forward" and args.microbatches is None:
+    out = best_peft(args, argv)
+    rate = matmul_gflops("peft", args.roofline_n, args.dtype) if args.roofline_n else None
+    out = _with_roofline(out, rate)
+    print(json.dumps(out), flush=True)
+    return out
   data, model_par = (int(x) for x in args.mesh.split("x"))
   if args.reference == "jax" and data * model_par > 1 and "xla_force_host_platform" not in (
       os.environ.get("XLA_FLAGS", "")) and os.environ.get("JAX_PLATFORMS", "cpu") == "cpu":
@@ -360,6 +504,7 @@ def main(argv=None):
                                f"_device_count={data * model_par}").strip()
   resolve_microbatches(args)
   c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
+  rate = matmul_gflops(args.reference, args.roofline_n, args.dtype) if args.roofline_n else None
   load_before = os.getloadavg()[0]
   result = (run_peft if args.reference == "peft" else run_jax)(args, c)
   times = result["times"]
@@ -393,6 +538,7 @@ def main(argv=None):
       "versions": dict(result["versions"], python=platform.python_version()),
   }
   out["logit_mean" if args.mode == "forward" else "final_loss"] = result["summary"]
+  _with_roofline(out, rate)
   print(json.dumps(out), flush=True)
   return out
 

@@ -11,7 +11,8 @@ BENCH = pathlib.Path(__file__).resolve().parents[2] / "tools" / "bench.py"
 
 def _bench(*flags):
   proc = subprocess.run([sys.executable, str(BENCH), "--size", "tiny", "--steps", "2",
-                         "--batch", "4", "--inputs", "16", "--targets", "4", *flags],
+                         "--batch", "4", "--inputs", "16", "--targets", "4",
+                         "--roofline_n", "256", *flags],
                         capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   lines = [l for l in proc.stdout.splitlines() if l.strip()]
@@ -27,6 +28,9 @@ def test_bench_prints_one_json_line(flags):
   for key in ("examples_per_s", "tokens_per_s", "gflops_per_s", "compile_s", "peak_rss_gb"):
     assert isinstance(out[key], float) and out[key] > 0, (key, out[key])
   assert out["mode"] == flags[1] and out["size"] == "tiny" and out["reference"] == "jax"
+  # The roofline, measured first: the machine's 256-cubed matmul rate, and the step's share.
+  assert out["matmul_gflops_per_s"] > 0
+  assert out["mfu"] == pytest.approx(out["gflops_per_s"] / out["matmul_gflops_per_s"])
   if out["mode"] == "prompt":
     assert out["prompt_length"] == 3 and out["microbatches"] == 2
     assert out["final_loss"] == out["final_loss"]  # not NaN
@@ -43,3 +47,25 @@ def test_flop_count_matches_hand_count():
   assert bench.step_flops("prompt", c, 32, 612, 16) / 1e9 == pytest.approx(2257, abs=1)
   fwd = bench.step_flops("forward", c, 32, 612, 16)
   assert bench.step_flops("model", c, 32, 612, 16) == pytest.approx(3 * fwd)
+
+
+@pytest.mark.slow
+def test_side_by_side_with_peft_s_best_setting():
+  """`--pairs 1`: PEFT at each candidate microbatch count (each its own process), then
+  spot_jax's default and PEFT's fastest alternated; the verdict from their means."""
+  proc = subprocess.run([sys.executable, str(BENCH), "--size", "tiny", "--steps", "1",
+                         "--warmup", "0", "--batch", "4", "--inputs", "16", "--targets", "4",
+                         "--mode", "prompt", "--prompt_length", "3", "--roofline_n", "128",
+                         "--pairs", "1"], capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
+  jax_run, peft_run, verdict = lines
+  assert (jax_run["reference"], peft_run["reference"]) == ("jax", "peft")
+  tried = {s["microbatches"]: s["examples_per_s"] for s in verdict["peft_settings"]}
+  assert len(tried) >= 2 and all(4 % m == 0 for m in tried)
+  assert verdict["peft_microbatches"] == max(tried, key=tried.get)
+  assert peft_run["microbatches"] == verdict["peft_microbatches"]
+  assert verdict["speedup_over_peft"] == pytest.approx(
+      jax_run["examples_per_s"] / peft_run["examples_per_s"])
+  assert set(verdict["matmul_gflops_per_s"]) == {"jax", "peft"}
+  assert verdict["spot_jax_mfu"] == pytest.approx(jax_run["mfu"]) and verdict["peft_mfu"] > 0
