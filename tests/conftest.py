@@ -31,12 +31,14 @@ if _TESTS not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
   os.environ["PYTHONPATH"] = os.pathsep.join(
       p for p in (_TESTS, os.environ.get("PYTHONPATH", "")) if p)
 
-import fcntl  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
-import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 
 import pytest  # noqa: E402
+
+import toy_backbone as toy_backbone_lib  # noqa: E402  (tests/, on the path)
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
@@ -48,66 +50,27 @@ def fixtures_dir() -> pathlib.Path:
   return FIXTURES
 
 
-# End-to-end runs use one of the 8 emulated devices: an 8-way data-parallel step on 2
-# cores is slow, and XLA's CPU collectives can stall their rendezvous when the cores are
-# oversubscribed. The mesh tests cover the 8-device shardings.
-ONE_DEVICE = (1, 1)
-TOY_LENGTHS = {"inputs": 16, "targets": 8}
+# End-to-end runs use one of the 8 emulated devices (`toy_backbone.ONE_DEVICE`): an 8-way
+# data-parallel step on 2 cores is slow, and XLA's CPU collectives can stall their
+# rendezvous when the cores are oversubscribed. The mesh tests cover the 8-device shardings.
+TOY_CONFIG = toy_backbone_lib.config()
 
 
-def _toy_config():
-  from spot_jax.model import config as config_lib
-  return config_lib.get_config("tiny", vocab_size=384, emb_dim=64, num_heads=4, head_dim=16,
-                               mlp_dim=128, dropout_rate=0.0, name="toy")
-
-
-TOY_CONFIG = _toy_config()
-
-
-def built_once(tmp_path_factory, name, build):
-  """`build(folder)` once for the whole run, its JSON result returned to every caller.
-
-  Under pytest-xdist (`-n`, pytest.ini) each worker has its own session: the first worker
-  to ask builds into a folder all workers share (the run's temporary root), holding a lock
-  there; the others wait on the lock and read what it wrote. A build that fails leaves no
-  result, so the next caller builds again."""
+def _shared_root(tmp_path_factory) -> pathlib.Path:
+  """The run's temporary root, which every pytest-xdist worker's folder sits in."""
   root = tmp_path_factory.getbasetemp()
-  if os.environ.get("PYTEST_XDIST_WORKER"):
-    root = root.parent
-  folder, done = root / name, root / f"{name}.json"
-  with open(root / f"{name}.lock", "a") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if not done.is_file():
-      shutil.rmtree(folder, ignore_errors=True)
-      folder.mkdir()
-      done.write_text(json.dumps(build(folder)))
-  return json.loads(done.read_text())
+  return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
 
 
 @pytest.fixture(scope="session")
 def toy_backbone(tmp_path_factory):
-  """A tiny T5 model-tuned from scratch on the prefixed toy skills (`tests/toy_tasks.py`),
+  """A tiny T5 model-tuned from scratch on the prefixed toy skills (`tests/toy_backbone.py`),
   exported as a T5X msgpack checkpoint: (config, path, train() result as JSON, its final
   parameters in the .npz file at result["final_params"]). Built once per run."""
-  import toy_tasks as toy
-
-  def build(d):
-    from spot_jax.training import optimizer, trainer
-    out = trainer.train(model_dir=str(d / "run"), mixture_or_task_name="toy_mt_mixture",
-                        task_feature_lengths=TOY_LENGTHS, model_config=TOY_CONFIG,
-                        initial_checkpoint=None, train_steps=400, mode="model",
-                        tx=optimizer.model_tuning_optimizer(learning_rate=1e-2), batch_size=32,
-                        eval_period=400, checkpoint_period=400, log_period=100,
-                        export_params_path=str(d / "backbone.msgpack"), mesh_shape=ONE_DEVICE)
-    import jax  # pylint: disable=g-import-not-at-top
-    import numpy as np  # pylint: disable=g-import-not-at-top
-    final = jax.tree_util.tree_flatten_with_path(out.pop("final_state").params)[0]
-    np.savez(d / "final_params.npz", **{jax.tree_util.keystr(k): np.asarray(v) for k, v in final})
-    out["final_params"] = str(d / "final_params.npz")  # {keystr(path): array}, no pickle
-    return {"path": str(d / "backbone.msgpack"), "result": json.loads(json.dumps(out, default=float))}
-
-  toy.register()
-  built = built_once(tmp_path_factory, "toy_backbone", build)
+  import toy_tasks
+  toy_tasks.register()
+  built = toy_backbone_lib.built_once(_shared_root(tmp_path_factory), toy_backbone_lib.NAME,
+                                      toy_backbone_lib.build)
   return TOY_CONFIG, built["path"], built["result"]
 
 
@@ -194,3 +157,32 @@ def pytest_collection_modifyitems(config, items):
   for i, item in enumerate(items):
     first.setdefault(module(item), i)
   items.sort(key=lambda item: (module(item) not in slow, first[module(item)]))
+
+
+# --- The toy backbone builds from the start of a full run ------------------------------------
+# Under pytest-xdist the first worker to need the toy backbone would build it while any other
+# worker that needs it waits idle. In a full run the controller, which only schedules, starts
+# the build at once in a process of its own (`tests/toy_backbone.py`, the fixture's own build
+# and lock); the fixture then finds it built, or waits for it. If that build fails, the
+# fixture builds in the worker as before (the log is toy_backbone.log in the run's root).
+_BACKGROUND = pytest.StashKey[subprocess.Popen]()
+
+
+def pytest_sessionstart(session):
+  config = session.config
+  if (hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0)
+      or not _full_run(config) or config.option.collectonly):
+    return
+  root = config._tmp_path_factory.getbasetemp()  # what xdist gives the workers, + popen-gwN
+  with open(root / f"{toy_backbone_lib.NAME}.log", "w") as log:
+    config.stash[_BACKGROUND] = subprocess.Popen(
+        [sys.executable, toy_backbone_lib.__file__, str(root)], stdout=log,
+        stderr=subprocess.STDOUT)
+
+
+def pytest_sessionfinish(session):
+  proc = session.config.stash.get(_BACKGROUND, None)
+  if proc is not None and proc.poll() is None:
+    proc.kill()
+  if proc is not None:
+    proc.wait()
