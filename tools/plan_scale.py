@@ -66,6 +66,8 @@ def parse_args(argv=None):
                  help="dtype of the frozen weights")
   p.add_argument("--usable_fraction", type=float, default=0.9,
                  help="share of an accelerator's memory a step may take")
+  p.add_argument("--min_microbatches", type=int, default=1,
+                 help="start the search here (fewer are taken not to fit)")
   p.add_argument("--max_microbatches", type=int, default=None,
                  help="try no more microbatches than this (default: the per-device batch)")
   args = p.parse_args(argv)
@@ -164,11 +166,11 @@ def compile_step(size: str, mesh_shape, num_microbatches: int, args) -> dict:
   }
 
 
-def microbatch_counts(per_device_batch: int, limit=None):
-  """Powers of two dividing the per-device batch, in increasing order."""
+def microbatch_counts(per_device_batch: int, limit=None, start: int = 1):
+  """Powers of two dividing the per-device batch, from `start` up, in increasing order."""
   counts, k = [], 1
   while k <= per_device_batch and (limit is None or k <= limit):
-    if per_device_batch % k == 0:
+    if per_device_batch % k == 0 and k >= start:
       counts.append(k)
     k *= 2
   return counts
@@ -183,13 +185,14 @@ def plan(size: str, mesh_shape, args, emit=print) -> dict:
   accelerator: the fewest microbatches that fit, or None."""
   verdict = {name: None for name in DEVICES}
   rows = []
-  for k in microbatch_counts(args.batch // mesh_shape[0], args.max_microbatches):
+  for k in microbatch_counts(args.batch // mesh_shape[0], args.max_microbatches,
+                             args.min_microbatches):
     row = compile_step(size, mesh_shape, k, args)
     row["fits"] = fits(row["per_device_bytes"]["xla"]["peak"], args.usable_fraction)
     emit(json.dumps(row))
     rows.append(row)
     for name, ok in row["fits"].items():
-      if ok and verdict[name] is None:
+      if ok and verdict[name] is None:  # fewer than --min_microbatches: not tried
         verdict[name] = k
     if all(v is not None for v in verdict.values()):
       break
@@ -198,7 +201,7 @@ def plan(size: str, mesh_shape, args, emit=print) -> dict:
 
 
 def table(plans, usable_fraction: float) -> str:
-  lines = [f"per device; fits: the fewest microbatches whose XLA peak is within "
+  lines = [f"per device; fits: the fewest microbatches tried whose XLA peak is within "
            f"{usable_fraction:.0%} of the accelerator's memory ('no': none tried fits)",
            "| size | mesh | microbatches | frozen GiB | prompt+opt MiB | activations GiB "
            "(est.) | XLA temp GiB | XLA peak GiB | GFLOP/step | " +
@@ -216,6 +219,10 @@ def table(plans, usable_fraction: float) -> str:
           f"{b['activations_estimate'] / _GIB:.2f} | {b['xla']['temporaries'] / _GIB:.2f} | "
           f"{b['xla']['peak'] / _GIB:.2f} | {row['gflop_per_step']:.0f} | " +
           " | ".join(verdict) + " |")
+  if any("bfloat16" in (r["dtype"], r["param_dtype"]) for p in plans for r in p["rows"]):
+    lines.append("bfloat16: XLA's CPU compiler computes bf16 matmuls in float32 and keeps "
+                 "converted copies of the weights among its temporaries, so these overstate "
+                 "what a GPU or TPU (native bf16) needs.")
   return "\n".join(lines)
 
 

@@ -54,3 +54,18 @@ def test_bad_flags_are_named(capsys):
   assert "--batch 32 does not split over 3 data-parallel devices" in capsys.readouterr().err
   assert plan_scale.microbatch_counts(12) == [1, 2, 4]
   assert plan_scale.microbatch_counts(32, limit=8) == [1, 2, 4, 8]
+  assert plan_scale.microbatch_counts(32, limit=8, start=2) == [2, 4, 8]
+
+
+def test_the_table_warns_that_cpu_bf16_temporaries_overstate():
+  row = {"size": "xxl", "mesh": "1x1", "num_microbatches": 8, "dtype": "bfloat16",
+         "param_dtype": "bfloat16", "gflop_per_step": 451740.2,
+         "per_device_bytes": {"frozen_weights": 2 ** 30, "prompt_and_optimizer_state": 2 ** 20,
+                              "activations_estimate": 2 ** 30,
+                              "xla": {"temporaries": 2 ** 31, "peak": 2 ** 32}}}
+  plan = {"rows": [row], "microbatches_to_fit": {d: 8 for d in plan_scale.DEVICES}}
+  text = plan_scale.table([plan], 0.9)
+  assert "| xxl | 1x1 | 8 | 1.00 | 1.00 | 1.00 | 2.00 | 4.00 | 451740 | 8 | 8 | 8 | 8 |" in text
+  assert text.splitlines()[-1].startswith("bfloat16: XLA's CPU compiler computes bf16 matmuls")
+  assert "bfloat16" not in plan_scale.table(
+      [dict(plan, rows=[dict(row, dtype="float32", param_dtype="float32")])], 0.9)
