@@ -130,9 +130,11 @@ def pytest_collection_finish(session):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids):
   """Under pytest-xdist the controller collects nothing itself: every worker collects the
-  whole suite (xdist checks they agree), so the first worker's list is checked."""
+  whole suite (xdist checks they agree), so the first worker's list is checked; then the
+  toy backbone's build starts (below)."""
   if _COUNTS_KEY not in node.config.stash:
     _check_counts(node.config, ids)
+    _start_toy_backbone(node.config)
 
 
 _COUNTS_KEY = pytest.StashKey[dict]()
@@ -161,17 +163,16 @@ def pytest_collection_modifyitems(config, items):
 
 # --- The toy backbone builds from the start of a full run ------------------------------------
 # Under pytest-xdist the first worker to need the toy backbone would build it while any other
-# worker that needs it waits idle. In a full run the controller, which only schedules, starts
-# the build at once in a process of its own (`tests/toy_backbone.py`, the fixture's own build
-# and lock); the fixture then finds it built, or waits for it. If that build fails, the
-# fixture builds in the worker as before (the log is toy_backbone.log in the run's root).
+# worker that needs it waits idle. In a full run whose collection passed the count check,
+# the controller, which only schedules, starts the build at once in a process of its own
+# (`tests/toy_backbone.py`: the fixture's own build and lock); the fixture then finds it
+# built, or waits for it. If that build fails, the fixture builds in the worker as before
+# (the log is toy_backbone.log in the run's root).
 _BACKGROUND = pytest.StashKey[subprocess.Popen]()
 
 
-def pytest_sessionstart(session):
-  config = session.config
-  if (hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0)
-      or not _full_run(config) or config.option.collectonly):
+def _start_toy_backbone(config):
+  if not _full_run(config) or config.option.collectonly or _BACKGROUND in config.stash:
     return
   root = config._tmp_path_factory.getbasetemp()  # what xdist gives the workers, + popen-gwN
   with open(root / f"{toy_backbone_lib.NAME}.log", "w") as log:
