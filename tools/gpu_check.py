@@ -24,11 +24,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def matmul_rate(n: int, dtype: str, repeats: int = 10) -> dict:
-  """The chip's sustained rate on an n x n x n matmul, GFLOP/s (the MFU denominator)."""
+  """The chip's sustained rate on an n x n x n matmul, GFLOP/s (the MFU denominator). JAX in
+  this process takes only what it uses (no preallocation), so the bench runs it starts after
+  get the device's memory as a user's run would."""
+  os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
   import jax
   import jax.numpy as jnp
-  a = jnp.ones((n, n), dtype)
-  b = jnp.ones((n, n), dtype)
+  ka, kb = jax.random.split(jax.random.PRNGKey(0))
+  a = jax.random.normal(ka, (n, n), dtype)  # random data: zeros or ones run faster than real
+  b = jax.random.normal(kb, (n, n), dtype)
   f = jax.jit(lambda x, y: x @ y)
   f(a, b).block_until_ready()
   start = time.perf_counter()
@@ -40,7 +44,7 @@ def matmul_rate(n: int, dtype: str, repeats: int = 10) -> dict:
           "device_kind": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform}
 
 
-def bench(args, size: str, reference: str) -> dict:
+def bench(args, size: str, reference: str, timeout: float) -> dict:
   cmd = [sys.executable, os.path.join(HERE, "bench.py"), "--mode", "prompt", "--size", size,
          "--batch", str(args.batch), "--inputs", str(args.inputs), "--targets",
          str(args.targets), "--prompt_length", str(args.prompt_length), "--dtype", args.dtype,
@@ -50,9 +54,10 @@ def bench(args, size: str, reference: str) -> dict:
     cmd += ["--param_dtype", args.param_dtype]
   start = time.time()
   try:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
   except subprocess.TimeoutExpired:
-    return {"size": size, "reference": reference, "error": f"timeout after {args.timeout}s"}
+    return {"size": size, "reference": reference, "error": f"timeout after {timeout:.0f}s"}
   if proc.returncode:
     return {"size": size, "reference": reference, "error": proc.stderr.strip()[-800:],
             "wall_s": time.time() - start}
@@ -94,21 +99,31 @@ def main(argv=None):
   p.add_argument("--steps", type=int, default=5)
   p.add_argument("--warmup", type=int, default=1)
   p.add_argument("--matmul_n", type=int, default=8192)
-  p.add_argument("--timeout", type=int, default=150, help="seconds per bench run")
+  p.add_argument("--timeout", type=int, default=150, help="seconds per bench run at most")
+  p.add_argument("--budget_s", type=float, default=None,
+                 help="seconds for all bench runs together: a run gets at most what is left "
+                      "(sizes run smallest first, so a lease's end costs only the largest)")
   p.add_argument("--out", help="write every measurement as JSON here")
   args = p.parse_args(argv)
+  start = time.time()
   rate = matmul_rate(args.matmul_n, args.dtype)
+  print(f"matmul: {json.dumps(rate)}", flush=True)
   rows = []
-  for size in args.sizes:
-    rows.append(bench(args, size, "jax"))
-    if size in args.peft_sizes:
-      rows.append(bench(args, size, "peft"))
-  text = table(rate, rows)
-  print(text, end="", flush=True)
-  if args.out:
-    with open(args.out, "w") as f:
-      json.dump({"matmul": rate, "runs": rows, "table": text}, f, indent=2)
-  return {"matmul": rate, "runs": rows, "table": text}
+  runs = [(size, ref) for size in args.sizes
+          for ref in (("jax", "peft") if size in args.peft_sizes else ("jax",))]
+  for size, reference in runs:
+    left = args.timeout if args.budget_s is None else args.budget_s - (time.time() - start)
+    if left < 10:
+      rows.append({"size": size, "reference": reference, "error": "not run: budget spent"})
+    else:
+      rows.append(bench(args, size, reference, min(args.timeout, left)))
+    print(f"run: {json.dumps(rows[-1])[:1500]}", flush=True)
+    result = {"matmul": rate, "runs": rows, "table": table(rate, rows)}
+    if args.out:  # after every run: a command cut short still returns what it measured
+      with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+  print(result["table"], end="", flush=True)
+  return result
 
 
 if __name__ == "__main__":

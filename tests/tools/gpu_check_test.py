@@ -24,6 +24,19 @@ def test_dry_run_on_cpu_writes_every_measurement(tmp_path):
   assert "| jax | tiny |" in proc.stdout and "%" in proc.stdout
 
 
+def test_a_spent_budget_records_the_runs_left_and_still_writes_the_table(tmp_path):
+  out = tmp_path / "gpu.json"
+  proc = subprocess.run([sys.executable, str(TOOL), "--sizes", "tiny", "small", "--peft_sizes",
+                         "tiny", "--matmul_n", "64", "--dtype", "float32", "--budget_s", "0",
+                         "--out", str(out)], capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  runs = json.loads(out.read_text())["runs"]
+  assert [(r["size"], r["reference"]) for r in runs] == [
+      ("tiny", "jax"), ("tiny", "peft"), ("small", "jax")]
+  assert all(r["error"] == "not run: budget spent" for r in runs)
+  assert "| peft | tiny | failed: not run: budget spent" in proc.stdout
+
+
 def test_table_reports_mfu_and_the_ratio_over_peft():
   sys.path.insert(0, str(TOOL.parent))
   import gpu_check
