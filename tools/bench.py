@@ -46,6 +46,8 @@ import statistics
 import sys
 import time
 
+PROCESS_START = time.perf_counter()  # the run's wall time from here: imports, init, compile
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from spot_jax.model.config import SIZES, T5Config, get_config  # noqa: E402  (no jax import)
@@ -141,7 +143,10 @@ def build_jax(args, c: T5Config) -> dict:
   data, model_par = (int(x) for x in args.mesh.split("x"))
   mesh = partitioning.make_mesh(data, model_par, jax.devices()[:data * model_par])
   model = T5(c)
-  params = jax.jit(lambda rng: init_params(c, rng))(jax.random.PRNGKey(args.seed))
+  start = time.perf_counter()
+  params = jax.block_until_ready(
+      jax.jit(lambda rng: init_params(c, rng))(jax.random.PRNGKey(args.seed)))
+  init_s = time.perf_counter() - start  # random weights: its own compile and run
   rng = np.random.RandomState(args.seed)
   targets = _random_tokens(rng, args.batch, args.targets, c.vocab_size)
   batch = {
@@ -192,7 +197,7 @@ def build_jax(args, c: T5Config) -> dict:
       holder["state"], metrics = compiled(holder["state"], frozen, batch, rng_key)
       return float(jax.block_until_ready(metrics)["loss"])
   return dict(compiled=compiled, run=run, compile_s=compile_s, rss_compiled=_peak_rss_gb(),
-              num_devices=data * model_par)
+              num_devices=data * model_par, init_s=init_s)
 
 
 def run_jax(args, c: T5Config) -> dict:
@@ -214,7 +219,8 @@ def run_jax(args, c: T5Config) -> dict:
   if stats and "peak_bytes_in_use" in stats:
     device_peak = stats["peak_bytes_in_use"] / 2**30
   return dict(times=times, cpu=cpu, rss_compiled=built["rss_compiled"],
-              compile_s=built["compile_s"], summary=summary, xla_flops=xla_flops,
+              compile_s=built["compile_s"], init_s=built["init_s"], summary=summary,
+              xla_flops=xla_flops,
               device_peak_gb=device_peak, platform=device.platform,
               device_kind=device.device_kind, num_devices=built["num_devices"],
               versions={"jax": jax.__version__})
@@ -528,6 +534,8 @@ def main(argv=None):
       "step_s_min": min(times),
       "cpu_s_per_step": sum(result["cpu"]) / len(result["cpu"]),
       "compile_s": result["compile_s"],
+      "init_s": result.get("init_s"),
+      "process_s": time.perf_counter() - PROCESS_START,
       "peak_rss_gb": _peak_rss_gb(),
       "peak_rss_before_steps_gb": result["rss_compiled"],
       "device_peak_gb": result.get("device_peak_gb"),
