@@ -100,10 +100,11 @@ def _ranking(args):
 def _metric(args):
   """A registered indicator's metric (`transfer/indicators.py`); a model-bound one (ON,
   `--metric on`) on the frozen model the flags load."""
-  if not indicators.get(args.metric).needs_model:
+  indicator = indicators.get(args.metric)
+  if not indicator.needs_model:
     return indicators.metric(args.metric)
   if not args.checkpoint or not (args.size or args.config):
-    raise ValueError(f"--metric {args.metric} compares activated neurons of the frozen "
+    raise ValueError(f"--metric {args.metric}: indicator {indicator.name!r} runs the frozen "
                      "model: give --checkpoint and --size (or --config)")
   from spot_jax.model import checkpoints
   config = convert.model_config(args)
