@@ -422,6 +422,7 @@ def test_a_value_of_the_wrong_type_names_the_flag(tmp_path, flag, message):
   assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_an_exploding_prompt_stops_the_run_naming_the_step(tmp_path):
   with pytest.raises(FloatingPointError, match=r"training diverged at step 0: the loss was not "
                                                r"finite or the update took a trained value "

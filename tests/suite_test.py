@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -32,6 +34,7 @@ def _run_suite(root, recorded):
                         timeout=300)
 
 
+@pytest.mark.slow
 def test_a_full_run_that_collects_fewer_stops_naming_the_directory(tmp_path):
   run = _run_suite(tmp_path, {"tests": 2})
   out = run.stdout + run.stderr

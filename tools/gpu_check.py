@@ -29,7 +29,6 @@ def matmul_rate(n: int, dtype: str, repeats: int = 10) -> dict:
   get the device's memory as a user's run would."""
   os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
   import jax
-  import jax.numpy as jnp
   ka, kb = jax.random.split(jax.random.PRNGKey(0))
   a = jax.random.normal(ka, (n, n), dtype)  # random data: zeros or ones run faster than real
   b = jax.random.normal(kb, (n, n), dtype)

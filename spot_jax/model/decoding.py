@@ -3,7 +3,6 @@
 Both take the encoder's output, so a soft prompt (already in `encoded`) decodes the
 same way as plain tokens. Token 0 starts decoding (T5's decoder start and padding id).
 """
-import functools
 from typing import Tuple
 
 import jax

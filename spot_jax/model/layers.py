@@ -2,7 +2,7 @@
 key/value cache, gated-GELU MLP. Every parameter and main activation carries logical
 axis names (`embed`, `mlp`, `heads`, `kv`, `joined_kv`, `vocab`, `batch`, `length`)."""
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import flax.linen as nn
 import jax

@@ -116,6 +116,7 @@ def _theirs(model, batch):
   return out.logits.numpy()
 
 
+@pytest.mark.slow
 def test_exported_model_loads_in_transformers_with_our_logits(exported):
   params, _, hf_dir = exported
   model = _hf_base(hf_dir)

@@ -272,6 +272,7 @@ def test_backbone_loads_and_matches_the_vocabulary(registered):
   assert os.path.getsize(embedded.backbone_path()) < 20 * 2**20
 
 
+@pytest.mark.slow
 def test_backbone_knows_the_rules_of_its_language():
   """The build's acceptance check, re-run: on held-out corpus documents the backbone ranks
   each rule's salient word first as often as its config.json records (numerics differ

@@ -31,6 +31,7 @@ def _log_probs(model, params, encoded, mask, seq):
   return float(sum(lp[i, s] for i, s in enumerate(seq)))
 
 
+@pytest.mark.slow
 def test_greedy_matches_teacher_forced_argmax(small_vocab_model):
   model, params, encoded, mask = small_vocab_model
   out = np.asarray(decoding.greedy_decode(model, params, encoded, mask, max_length=5))
@@ -47,6 +48,7 @@ def test_greedy_matches_teacher_forced_argmax(small_vocab_model):
       prefix.append(nxt)
 
 
+@pytest.mark.slow
 def test_exhaustive_beam_equals_brute_force(small_vocab_model):
   """A beam as wide as every prefix is exact search: it must find the best sequences."""
   model, params, encoded, mask = small_vocab_model

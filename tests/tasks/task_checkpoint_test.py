@@ -39,7 +39,9 @@ def _train(model_dir, name, steps):
                        log_period=1, mesh_shape=(1, 1))
 
 
-@pytest.mark.parametrize("name", TRAINABLE)
+# The inner loop (`-m "not slow"`) keeps the four trained ones; CI runs every task.
+@pytest.mark.parametrize("name", [
+    n if n in TRAINED else pytest.param(n, marks=pytest.mark.slow) for n in TRAINABLE])
 def test_the_training_pipeline_checkpoints_and_restores(name, tiny_tasks, tfds_metadata,
                                                         checkpointable_rows, tmp_path):
   with tfds.testing.mock_data(as_dataset_fn=checkpointable_rows, data_dir=tfds_metadata):
@@ -74,6 +76,7 @@ def test_trains_checkpoints_and_resumes_exactly(name, tiny_tasks, tfds_metadata,
   assert resumed["data"] and all(r["split"] == "train" for r in resumed["data"])
 
 
+@pytest.mark.slow
 def test_truncation_is_a_warning_and_in_the_summary(tiny_tasks, tfds_metadata,
                                                     checkpointable_rows, tmp_path, caplog):
   caplog.set_level("WARNING", logger="spot_jax")

@@ -20,6 +20,7 @@ def _bench(*flags):
   return json.loads(lines[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags", [("--mode", "forward", "--mesh", "2x1"),
                                    ("--mode", "prompt", "--prompt_length", "3",
                                     "--microbatches", "2")])

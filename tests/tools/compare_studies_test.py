@@ -4,6 +4,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from spot_jax.transfer import statistics, study
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -23,6 +25,7 @@ def _study(tmp, name, shift):
   return out
 
 
+@pytest.mark.slow
 def test_claims_and_pooled_differences_side_by_side(tmp_path):
   a, b = _study(tmp_path, "a", 20.0), _study(tmp_path, "b", 0.0)
   proc = subprocess.run([sys.executable, str(REPO / "tools" / "compare_studies.py"), str(a),

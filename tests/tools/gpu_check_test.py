@@ -5,10 +5,13 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 
 TOOL = pathlib.Path(__file__).resolve().parents[2] / "tools" / "gpu_check.py"
 
 
+@pytest.mark.slow
 def test_dry_run_on_cpu_writes_every_measurement(tmp_path):
   out = tmp_path / "gpu.json"
   proc = subprocess.run([sys.executable, str(TOOL), "--sizes", "tiny", "--peft_sizes",

@@ -5,9 +5,12 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 TOOLS = pathlib.Path(__file__).resolve().parents[2] / "tools"
 
 
+@pytest.mark.slow
 def test_profile_of_a_prompt_step(tmp_path):
   out = tmp_path / "profile.json"
   proc = subprocess.run(

@@ -30,6 +30,7 @@ def _xla_temp_bytes(config, batch, enc_len, dec_len, prompt_length=0):
   return compiled.memory_analysis().temp_size_in_bytes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("enc_len,dec_len", [(192, 8), (64, 32)])
 def test_activation_count_tracks_xla_memory_analysis(enc_len, dec_len):
   """The per-example count is what the compiled step's temporaries grow by per example."""

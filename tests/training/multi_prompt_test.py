@@ -97,6 +97,7 @@ def _train_until_sigterm(runs, common, text):
   assert handler.sent
 
 
+@pytest.mark.slow
 def test_sigterm_saves_every_packed_run_and_the_rerun_continues_exactly(toy_backbone, tmp_path):
   toy.register()
   common = dict(_common(toy_backbone, 6), log_period=1, checkpoint_period=6, eval_period=2,
@@ -119,6 +120,7 @@ def test_sigterm_saves_every_packed_run_and_the_rerun_continues_exactly(toy_back
         prompt_files.load_prompt_array(os.path.join(b["model_dir"], "prompts", "final")))
 
 
+@pytest.mark.slow
 def test_runs_at_different_steps_are_refused(toy_backbone, tmp_path):
   toy.register()
   runs = _runs(tmp_path)
@@ -128,6 +130,7 @@ def test_runs_at_different_steps_are_refused(toy_backbone, tmp_path):
     multi_prompt.train_prompts(runs, **_common(toy_backbone, 4))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_microbatches", [1, 2])
 def test_one_packed_update_is_each_runs_own_update(toy_backbone, num_microbatches):
   """The packed step's loss, gradient and Adafactor update of every run equal that run's

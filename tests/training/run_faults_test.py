@@ -61,6 +61,7 @@ def _steps(run):
   return sorted(int(p) for p in os.listdir(os.path.join(run, "checkpoints")) if p.isdigit())
 
 
+@pytest.mark.slow
 def test_a_damaged_latest_checkpoint_falls_back_to_the_one_before(tmp_path, caplog):
   full = trainer.train(model_dir=str(tmp_path / "full"), train_steps=8, **KWARGS)
   run = str(tmp_path / "cut")
@@ -197,6 +198,7 @@ def _env():
   return dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
 
 
+@pytest.mark.slow
 def test_a_second_train_is_refused_and_sigterm_saves_for_an_exact_resume(tmp_path):
   """Two `spot_jax.train` commands on one MODEL_DIR, as the issue ran them; then the first
   is stopped as a scheduler stops it, and the rerun resumes bit for bit."""
@@ -227,7 +229,7 @@ def test_a_second_train_is_refused_and_sigterm_saves_for_an_exact_resume(tmp_pat
 
   resumed = _train_cli(*flags)
   assert resumed["history"][0]["step"] == stopped[0] + 1
-  reference = _train_cli(f"--gin.MODEL_DIR={tmp_path / 'reference'}", *flags[1:])
+  _train_cli(f"--gin.MODEL_DIR={tmp_path / 'reference'}", *flags[1:])  # uninterrupted
   np.testing.assert_array_equal(
       prompt_files.load_prompt_array(str(run / "prompts" / "final")),
       prompt_files.load_prompt_array(str(tmp_path / "reference" / "prompts" / "final")))

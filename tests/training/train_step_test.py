@@ -47,6 +47,7 @@ def _one_step(model, params, prompt, batch, rng=jax.random.PRNGKey(2), num_micro
   return _jitted_step(model, num_microbatches)(state, params, batch, rng)
 
 
+@pytest.mark.slow
 def test_only_the_prompt_is_updated(setup):
   model, params, prompt = setup
   before = jax.tree.map(np.copy, params)
@@ -98,6 +99,7 @@ def test_nonfinite_loss_skips_the_update_and_records_the_step(setup):
   assert int(state.nonfinite_step) == 0 and int(state.step) == 1
 
 
+@pytest.mark.slow
 def test_microbatches_accumulate_the_same_gradient(setup):
   _, params, prompt = setup
   model = t5.T5(CONFIG.replace(dropout_rate=0.0))  # dropout masks differ per microbatch
@@ -114,6 +116,7 @@ def test_microbatches_accumulate_the_same_gradient(setup):
                              atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(8, 1), (4, 2), (2, 4)])
 def test_mesh_gives_the_same_loss_and_prompt_gradient(setup, shape):
   assert jax.device_count() == 8, "conftest must emulate 8 CPU devices"
@@ -156,6 +159,7 @@ def test_batch_that_does_not_divide_the_data_axis_is_an_error():
     partitioning.make_mesh(-1, 3)
 
 
+@pytest.mark.slow
 def test_remat_gives_the_same_loss_and_prompt_gradient(setup):
   """Recomputing encoder activations in the backward pass changes memory, not numbers."""
   _, params, prompt = setup

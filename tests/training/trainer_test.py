@@ -82,6 +82,7 @@ def _losses(history):
   return [h["loss"] for h in history if "loss" in h]
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
   kwargs = dict(mixture_or_task_name="toy_parity_prefixed", task_feature_lengths=LENGTHS,
                 model_config=CONFIG.replace(dropout_rate=0.1), initial_checkpoint=None,
@@ -96,6 +97,7 @@ def test_resume_continues_exactly(tmp_path):
                                 np.asarray(full["final_state"].params))
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_stops_the_run_and_is_never_saved(tmp_path):
   params = jax.tree.map(np.array, checkpoints.load_frozen_model(None, CONFIG, seed=0))
   params["decoder"]["logits_dense"]["kernel"][:, 5] = np.nan

@@ -55,6 +55,7 @@ def _by_hand(params, prompts):
   return np.stack(rows, axis=1)
 
 
+@pytest.mark.slow
 def test_patterns_equal_the_hidden_state_computed_by_hand(params):
   prompts = _prompts()
   patterns = neurons.activation_patterns(CONFIG, params, prompts, probe_token_id=PROBE,

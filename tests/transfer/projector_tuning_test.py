@@ -81,6 +81,7 @@ def test_task_tuned_projection_beats_random_init_and_resumes(models, tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_projector_runs_are_checked_at_the_door(models, tmp_path):
   _, source_file, narrow_path, _ = models
   from spot_jax import settings

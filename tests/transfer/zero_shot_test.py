@@ -61,6 +61,7 @@ def test_matrix_equals_each_prompt_evaluated_alone(toy_backbone, prompts, tmp_pa
   assert matplotlib.image.imread(files["heatmap"]).shape[0] > 100
 
 
+@pytest.mark.slow
 def test_command_line_on_a_library(toy_backbone, prompts, tmp_path, capsys):
   from spot_jax.cli import library as library_cli
   from spot_jax.cli import zero_shot as zero_shot_cli
