@@ -101,7 +101,8 @@ def main(argv=None):
   p.add_argument("--timeout", type=int, default=150, help="seconds per bench run at most")
   p.add_argument("--budget_s", type=float, default=None,
                  help="seconds for all bench runs together: a run gets at most what is left "
-                      "(sizes run smallest first, so a lease's end costs only the largest)")
+                      "(sizes run in the order given, the default smallest first, so a lease's "
+                      "end costs only the largest)")
   p.add_argument("--out", help="write every measurement as JSON here")
   args = p.parse_args(argv)
   start = time.time()
