@@ -19,8 +19,8 @@ os.environ["XLA_FLAGS"] = _flags.strip()
 # executable a compile would give. Kept in the checkout (ignored by git), so a second run
 # of the suite reuses it; a clean clone starts empty. Set JAX_COMPILATION_CACHE_DIR to
 # choose another place.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "jax"))
+_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(_CACHE, "jax"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # Python's bytecode cache, likewise shared: with PYTHONDONTWRITEBYTECODE=1 in the shell (as
@@ -29,8 +29,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # command a test starts. Written to .cache/pycache in the checkout (PYTHONPYCACHEPREFIX),
 # not beside the sources; set PYTHONPYCACHEPREFIX yourself to choose another place.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "pycache"))
+os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(_CACHE, "pycache"))
 import sys  # noqa: E402
 sys.dont_write_bytecode = False
 sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]

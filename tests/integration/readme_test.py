@@ -154,8 +154,8 @@ def _user_env(**extra):
   """The environment a user's shell has: none of the suite's settings but three that only
   save work, the suite's compilation caches (JAX_COMPILATION_CACHE_DIR, tests/conftest.py:
   a hit is the executable a compile would give; PYTHONPYCACHEPREFIX, Python's bytecode)
-  and XLA's quicker backend for tiny models;
-  not the 8 emulated devices, so the main job sees the one CPU device a user has."""
+  and XLA's quicker backend for tiny models; not the 8 emulated devices, so the main job
+  sees the one CPU device a user has."""
   env = {k: v for k, v in os.environ.items()
          if k not in ("XLA_FLAGS", "JAX_PLATFORMS", "PYTEST_ADDOPTS", "VIRTUAL_ENV",
                       "PYTHONPATH") and not k.startswith("PYTEST_XDIST")}
