@@ -31,3 +31,12 @@ def test_accelerator_extras_pin_the_same_jax():
   version = jax_pin.split("==")[1]
   assert lists["CUDA_REQUIRES"] == [f"jax[cuda12]=={version}"]
   assert lists["TPU_REQUIRES"] == [f"jax[tpu]=={version}"]
+
+
+def test_the_build_backend_is_declared_and_pinned():
+  """pyproject.toml names the backend, so `pip install -e .` builds once (without it pip
+  ran the deprecated `setup.py develop`, which started a second pip), at a pinned version."""
+  import tomllib
+  system = tomllib.loads(SETUP.with_name("pyproject.toml").read_text())["build-system"]
+  assert system["build-backend"] == "setuptools.build_meta"
+  assert all("==" in req for req in system["requires"]), system["requires"]
