@@ -2,6 +2,8 @@
 import ast
 import pathlib
 
+import pytest
+
 SETUP = pathlib.Path(__file__).resolve().parents[1] / "setup.py"
 
 
@@ -36,7 +38,7 @@ def test_accelerator_extras_pin_the_same_jax():
 def test_the_build_backend_is_declared_and_pinned():
   """pyproject.toml names the backend, so `pip install -e .` builds once (without it pip
   ran the deprecated `setup.py develop`, which started a second pip), at a pinned version."""
-  import tomllib
+  tomllib = pytest.importorskip("tomllib")  # Python 3.11+; setup.py allows 3.10
   system = tomllib.loads(SETUP.with_name("pyproject.toml").read_text())["build-system"]
   assert system["build-backend"] == "setuptools.build_meta"
   assert all("==" in req for req in system["requires"]), system["requires"]
