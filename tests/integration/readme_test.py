@@ -9,10 +9,11 @@ commands: the main job takes flags from SPOT_JAX_PIPELINE_FLAGS (fewer steps and
 pytest from PYTEST_ADDOPTS (one test file, in one process, so the suite does not run itself).
 
 The packages are installed once per run of the suite, not once per test: the copy's
-`.venv` is made by the commands themselves (`python3 -m venv .venv`, `pip install -e ...`),
-but before command 1 a `.pth` file there lets it see the packages of the environment
-running this suite, the same pinned versions that `.ci/run` installs on a clean checkout by
-running command 2 itself; pip finds every requirement met and installs spot_jax alone.
+`.venv` is made by the commands themselves (`python3 -m venv --upgrade-deps .venv`,
+`pip install -e ...`), but before command 1 a `.pth` file there lets it see the packages of
+the environment running this suite, the same pinned versions that `.ci/run` installs on a
+clean checkout by running command 2 itself; pip finds every requirement met and installs
+spot_jax alone (and, once, the newest pip).
 What command 1 installs is a subset of that, so while command 1 runs, the packages outside
 spot_jax's install requirements (torch, transformers, peft, pytest, t5x's dependencies)
 are not on its path: the main job must run on what command 1 installs."""
@@ -106,7 +107,7 @@ def _closure(names):
   return {name for name, _ in keep}
 
 
-NEW_VENV = ("pip", "setuptools")  # what `python3 -m venv` installs
+NEW_VENV = ("pip", "setuptools")  # what `python3 -m venv --upgrade-deps` installs
 
 
 def _entries(dists):
@@ -121,11 +122,12 @@ def _entries(dists):
 
 
 def _venv_seeing_the_suites_packages(clone: pathlib.Path):
-  """`python3 -m venv .venv` in the copy (command 1 runs it again, keeping what is there),
-  with a .pth file that shows the suite's packages after the copy's own, through views of
-  symbolic links: "metadata" (every distribution's metadata, for pip), "command_1" (what
-  `pip install -e .` installs: spot_jax's requirements, transitively) and "all". Skipped (a
-  full install then) when `python3` is another Python than the one running the suite."""
+  """`python3 -m venv .venv` in the copy (command 1 runs it again with --upgrade-deps, which
+  keeps what is there and brings pip up to date), with a .pth file that shows the suite's
+  packages after the copy's own, through views of symbolic links: "metadata" (every
+  distribution's metadata, for pip), "command_1" (what `pip install -e .` installs:
+  spot_jax's requirements, transitively) and "all". Skipped (a full install then) when
+  `python3` is another Python than the one running the suite."""
   version = subprocess.run(["python3", "-c", "import sys; print(sys.version_info[:2])"],
                            capture_output=True, text=True, check=True).stdout.strip()
   if version != str(tuple(sys.version_info[:2])):
