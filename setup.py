@@ -56,11 +56,20 @@ setuptools.setup(
     description="SPoT soft prompt transfer on frozen T5 v1.1 LM-adapted models (JAX/Flax).",
     python_requires=">=3.10",
     # tasks/ and gin/ live at the top of the repository but install under the
-    # spot_jax namespace, so nothing generic is squatted in site-packages.
-    packages=setuptools.find_packages(include=["spot_jax", "spot_jax.*"]) + ["spot_jax.tasks", "spot_jax.gin"],
+    # spot_jax namespace, so nothing generic is squatted in site-packages. Folders of data
+    # (gin's, the embedded assets) are listed as packages too, as setuptools asks.
+    packages=(setuptools.find_namespace_packages(include=["spot_jax", "spot_jax.*"],
+                                                 exclude=["*.__pycache__"])
+              + ["spot_jax.tasks", "spot_jax.gin"]
+              + ["spot_jax.gin." + p for p in setuptools.find_namespace_packages(
+                  where="gin", exclude=["*__pycache__"])]),
     package_dir={"spot_jax.tasks": "tasks", "spot_jax.gin": "gin"},
-    package_data={"spot_jax.gin": ["*.gin", "**/*.gin"],
-                  "spot_jax.embedded": ["assets/*.model", "assets/backbone/*"]},
+    package_data={"spot_jax.gin": ["*.gin"],
+                  **{"spot_jax.gin." + p: ["*.gin"]
+                     for p in setuptools.find_namespace_packages(where="gin",
+                                                                 exclude=["*__pycache__"])},
+                  "spot_jax.embedded.assets": ["*.model"],
+                  "spot_jax.embedded.assets.backbone": ["*"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES + T5X_REQUIRES, "t5x": T5X_REQUIRES,
