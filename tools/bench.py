@@ -29,6 +29,18 @@ The roofline: before the run, the machine's own rate on an `--roofline_n`-cubed 
 the run's framework and dtype (best of 3, `matmul_gflops_per_s`); `mfu` is the step's
 analytic GFLOP/s over it (0 skips the measurement).
 
+`--size embedded` is the main job's shipped backbone (spot_jax/embedded). `--runs N`
+(prompt mode) times N prompt-tuning runs packed in one step, exactly as the study trains a
+stage's runs (`spot_jax.training.multi_prompt`: one frozen model, a `[N, P, D]` prompt
+table, each run's `batch` examples per step, one device); `examples_per_s` counts every
+run's examples, and the same shapes as one run alone (spot_jax.train's step, in a process of
+its own, with the same `--microbatches` if given, else its own choice) give
+`single_run_examples_per_s` and `packing_speedup`, their ratio. At the main
+job's source stage:
+
+  python tools/bench.py --mode prompt --size embedded --batch 16 --inputs 36 --targets 2 \
+      --prompt_length 20 --runs 14
+
 `--reference peft` without `--microbatches` tries PEFT's settings, each in a process of its
 own (so peak memory is each setting's): the number spot_jax.train would take at these
 shapes, half and twice it (those that divide the batch); it prints the fastest, with every
@@ -53,6 +65,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from spot_jax.model.config import SIZES, T5Config, get_config  # noqa: E402  (no jax import)
 
 MODES = ("forward", "prompt", "model")
+
+
+def model_config(args) -> T5Config:
+  """The config `--size` names (`embedded`: the main job's backbone), in `--dtype`."""
+  overrides = dict(dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
+  if args.size == "embedded":
+    from spot_jax import embedded
+    return embedded.backbone_config().replace(**overrides)
+  return get_config(args.size, **overrides)
 
 
 def forward_flops(c: T5Config, batch: int, enc_len: int, dec_len: int):
@@ -148,18 +169,21 @@ def build_jax(args, c: T5Config) -> dict:
       jax.jit(lambda rng: init_params(c, rng))(jax.random.PRNGKey(args.seed)))
   init_s = time.perf_counter() - start  # random weights: its own compile and run
   rng = np.random.RandomState(args.seed)
-  targets = _random_tokens(rng, args.batch, args.targets, c.vocab_size)
+  n = args.runs * args.batch  # every run's examples
+  targets = _random_tokens(rng, n, args.targets, c.vocab_size)
   batch = {
-      "encoder_input_tokens": _random_tokens(rng, args.batch, args.inputs, c.vocab_size),
+      "encoder_input_tokens": _random_tokens(rng, n, args.inputs, c.vocab_size),
       "decoder_input_tokens": np.concatenate(
-          [np.zeros((args.batch, 1), np.int64), targets[:, :-1]], axis=1),
+          [np.zeros((n, 1), np.int64), targets[:, :-1]], axis=1),
       "decoder_target_tokens": targets,
       "decoder_loss_weights": np.ones_like(targets),
   }
   batch = {k: jnp.asarray(v, jnp.int32) for k, v in batch.items()}
+  rng_key = jax.random.PRNGKey(args.seed + 1)
+  if args.runs > 1:
+    return dict(_build_packed(args, c, params, batch, rng_key), init_s=init_s, num_devices=1)
   model_sh = partitioning.logical_to_sharding(logical_axes(c), mesh)
   batch = jax.device_put(batch, partitioning.batch_sharding(mesh))
-  rng_key = jax.random.PRNGKey(args.seed + 1)
 
   if args.mode == "forward":
     params = jax.device_put(params, model_sh)
@@ -198,6 +222,32 @@ def build_jax(args, c: T5Config) -> dict:
       return float(jax.block_until_ready(metrics)["loss"])
   return dict(compiled=compiled, run=run, compile_s=compile_s, rss_compiled=_peak_rss_gb(),
               num_devices=data * model_par, init_s=init_s)
+
+
+def _build_packed(args, c: T5Config, params, batch, rng_key) -> dict:
+  """`build_jax` for `--runs N`: the study's packed step (multi_prompt), its N runs' states
+  stacked, the batch `[N, batch, ...]`."""
+  import jax
+  import jax.numpy as jnp
+
+  from spot_jax.training import multi_prompt
+  from spot_jax.training import optimizer as optimizer_lib
+  from spot_jax.training.train_step import init_state
+
+  tx = optimizer_lib.spot_prompt_optimizer()
+  prompts = jax.random.uniform(rng_key, (args.runs, args.prompt_length, c.emb_dim),
+                               jnp.float32, -0.5, 0.5)
+  holder = {"states": jax.vmap(lambda p: init_state(p, tx))(prompts)}
+  packed = jax.tree.map(lambda x: x.reshape((args.runs, args.batch) + x.shape[1:]), batch)
+  step = multi_prompt.jitted_step(c, tx, args.microbatches)
+  start = time.perf_counter()
+  compiled = step.lower(holder["states"], params, packed, rng_key).compile()
+  compile_s = time.perf_counter() - start
+
+  def run():
+    holder["states"], metrics = compiled(holder["states"], params, packed, rng_key)
+    return float(jnp.mean(jax.block_until_ready(metrics)["loss"]))
+  return dict(compiled=compiled, run=run, compile_s=compile_s, rss_compiled=_peak_rss_gb())
 
 
 def run_jax(args, c: T5Config) -> dict:
@@ -340,7 +390,7 @@ def resolve_microbatches(args):
 
 def _default_microbatches(args, data: int) -> int:
   from spot_jax.training import microbatching
-  c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
+  c = model_config(args)
   prompt = args.prompt_length if args.mode == "prompt" else 0
   budget = args.activation_memory_gb  # None: the trainer's default for JAX's device
   if budget is None and args.reference == "peft":
@@ -348,7 +398,8 @@ def _default_microbatches(args, data: int) -> int:
     budget = (microbatching.ACCELERATOR_BUDGET_FRACTION
               * torch.cuda.get_device_properties(0).total_memory / 2**30
               if torch.cuda.is_available() else microbatching.CPU_BUDGET_GB)
-  return microbatching.fit(c, args.batch // data, args.inputs + prompt, args.targets, budget)
+  return microbatching.fit(c, args.batch // data, args.inputs + prompt, args.targets, budget,
+                          examples_per_row=args.runs)
 
 
 def parse_args(argv=None, extra_flags=()):
@@ -357,7 +408,7 @@ def parse_args(argv=None, extra_flags=()):
   for name, kwargs in extra_flags:
     p.add_argument(name, **kwargs)
   p.add_argument("--mode", choices=MODES, default="forward")
-  p.add_argument("--size", choices=sorted(SIZES), default="small")
+  p.add_argument("--size", choices=sorted(SIZES) + ["embedded"], default="small")
   p.add_argument("--batch", type=int, default=32)
   p.add_argument("--inputs", type=int, default=512, help="encoder tokens per example")
   p.add_argument("--targets", type=int, default=16, help="decoder tokens per example")
@@ -373,6 +424,9 @@ def parse_args(argv=None, extra_flags=()):
   p.add_argument("--activation_memory_gb", type=float, default=None,
                  help="the budget of that choice (default: the trainer's, "
                       "spot_jax.training.microbatching)")
+  p.add_argument("--runs", type=int, default=1,
+                 help="prompt mode: this many runs packed in one step, as the study's stages "
+                      "train them; compared with one run alone")
   p.add_argument("--steps", type=int, default=5, help="timed steps")
   p.add_argument("--warmup", type=int, default=1, help="untimed steps after compilation")
   p.add_argument("--mesh", default="1x1", help="data x model devices, e.g. 2x1")
@@ -399,6 +453,12 @@ def parse_args(argv=None, extra_flags=()):
     p.error("--steps must be >= 1 and --warmup >= 0")
   if args.roofline_n < 0 or args.pairs < 0:
     p.error("--roofline_n and --pairs must be >= 0")
+  if args.runs < 1:
+    p.error(f"--runs {args.runs}: expected a positive integer")
+  if args.runs > 1 and (args.mode != "prompt" or args.reference != "jax" or args.pairs
+                        or (data, model_par) != (1, 1)):
+    p.error(f"--runs {args.runs}: packed runs are spot_jax's prompt tuning on one device: give "
+            "it with --mode prompt and --mesh 1x1, without --reference peft or --pairs")
   if args.pairs and (args.reference != "jax" or args.microbatches is not None
                      or args.mode == "forward"):
     p.error("--pairs compares spot_jax's default path with PEFT's best setting: give it "
@@ -509,22 +569,23 @@ def main(argv=None):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform"
                                f"_device_count={data * model_par}").strip()
   resolve_microbatches(args)
-  c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
+  c = model_config(args)
   rate = matmul_gflops(args.reference, args.roofline_n, args.dtype) if args.roofline_n else None
   load_before = os.getloadavg()[0]
   result = (run_peft if args.reference == "peft" else run_jax)(args, c)
   times = result["times"]
   step_s = sum(times) / len(times)
   prompt = args.prompt_length if args.mode == "prompt" else 0
-  flops = step_flops(args.mode, c, args.batch, args.inputs + prompt, args.targets)
+  examples = args.runs * args.batch
+  flops = step_flops(args.mode, c, examples, args.inputs + prompt, args.targets)
   out = {
       "reference": args.reference, "mode": args.mode, "size": args.size, "batch": args.batch,
       "inputs": args.inputs, "targets": args.targets, "prompt_length": prompt,
       "dtype": args.dtype, "param_dtype": args.param_dtype, "remat": args.remat,
-      "microbatches": args.microbatches,
+      "microbatches": args.microbatches, "runs": args.runs,
       "mesh": args.mesh, "steps": args.steps, "warmup": args.warmup,
-      "examples_per_s": args.batch / step_s,
-      "tokens_per_s": args.batch * (args.inputs + args.targets) / step_s,
+      "examples_per_s": examples / step_s,
+      "tokens_per_s": examples * (args.inputs + args.targets) / step_s,
       "gflops_per_s": flops / step_s / 1e9,
       "gflop_per_step": flops / 1e9,
       "flops_source": "analytic matmuls (see tools/bench.py)",
@@ -547,6 +608,12 @@ def main(argv=None):
   }
   out["logit_mean" if args.mode == "forward" else "final_loss"] = result["summary"]
   _with_roofline(out, rate)
+  if args.runs > 1:  # the same shapes as one run alone, in a process of its own
+    single = _run_in_process([*_flags_without(argv, "--runs", "--roofline_n"),
+                              "--roofline_n", "0"])
+    out["single_run_examples_per_s"] = single["examples_per_s"]
+    out["single_run_microbatches"] = single["microbatches"]
+    out["packing_speedup"] = out["examples_per_s"] / single["examples_per_s"]
   print(json.dumps(out), flush=True)
   return out
 

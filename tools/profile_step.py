@@ -28,7 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench  # noqa: E402  (tools/bench.py: the step and its flags)
-from spot_jax.model.config import get_config  # noqa: E402
 
 _DTYPE_BYTES = {"f32": 4, "bf16": 2, "f16": 2, "s32": 4, "u32": 4, "pred": 1, "s8": 1, "u8": 1,
                 "f64": 8, "s64": 8, "u64": 8}
@@ -148,7 +147,7 @@ def main(argv=None):
   args = bench.resolve_microbatches(bench.parse_args(argv, EXTRA_FLAGS))
   if args.reference != "jax":
     raise SystemExit("profile_step.py profiles the JAX step (--reference jax)")
-  c = get_config(args.size, dtype=args.dtype, param_dtype=args.param_dtype, remat=args.remat)
+  c = bench.model_config(args)
   built = bench.build_jax(args, c)
   compiled = built["compiled"]
   mem = compiled.memory_analysis()

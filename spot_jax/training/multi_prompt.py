@@ -103,7 +103,9 @@ def multi_train_step(states: TrainState, frozen, batch: Dict[str, jax.Array],
 
 
 @functools.lru_cache(maxsize=8)
-def _jitted(config: T5Config, tx, num_microbatches: int = 1):
+def jitted_step(config: T5Config, tx, num_microbatches: int = 1):
+  """`multi_train_step` jitted for this model, optimizer and split, the states donated
+  (what a packed group trains with; tools/bench.py --runs times it)."""
   return jax.jit(functools.partial(multi_train_step, model=T5(config), tx=tx,
                                    num_microbatches=num_microbatches), donate_argnums=(0,))
 
@@ -243,7 +245,7 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
                                  num_examples=num_eval_examples, use_cached=use_cached)
                     for t in tasks}
     packed = _PackedRuns(runs, metas, states, frozen, iterators, owner, step_keys[0], ckpts,
-                         validators, _jitted(model_config, tx, num_microbatches),
+                         validators, jitted_step(model_config, tx, num_microbatches),
                          make_decode_fn(model_config, max_length=task_feature_lengths["targets"]),
                          eval_batch_size or batch_size)
     outcome = loop.run(packed, train_steps=train_steps, batch_size=batch_size,

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from spot_jax.model.config import get_config
+
 BENCH = pathlib.Path(__file__).resolve().parents[2] / "tools" / "bench.py"
 
 
@@ -23,7 +25,7 @@ def _bench(*flags):
 @pytest.mark.slow
 @pytest.mark.parametrize("flags", [("--mode", "forward", "--mesh", "2x1"),
                                    ("--mode", "prompt", "--prompt_length", "3",
-                                    "--microbatches", "2")])
+                                    "--microbatches", "2", "--runs", "3")])
 def test_bench_prints_one_json_line(flags):
   out = _bench(*flags)
   for key in ("examples_per_s", "tokens_per_s", "gflops_per_s", "compile_s", "peak_rss_gb"):
@@ -35,15 +37,25 @@ def test_bench_prints_one_json_line(flags):
   if out["mode"] == "prompt":
     assert out["prompt_length"] == 3 and out["microbatches"] == 2
     assert out["final_loss"] == out["final_loss"]  # not NaN
+    # 3 runs packed as the study packs a stage, against one run alone at the same shapes.
+    assert out["runs"] == 3 and out["gflop_per_step"] == pytest.approx(
+        3 * bench_module().step_flops("prompt", get_config("tiny"), 4, 16 + 3, 4) / 1e9)
+    assert out["single_run_examples_per_s"] > 0 and out["single_run_microbatches"] == 2
+    assert out["packing_speedup"] == pytest.approx(
+        out["examples_per_s"] / out["single_run_examples_per_s"])
   else:
     assert out["num_devices"] == 2
 
 
+def bench_module():
+  sys.path.insert(0, str(BENCH.parent))
+  import bench  # pylint: disable=g-import-not-at-top  (tools/)
+  return bench
+
+
 def test_flop_count_matches_hand_count():
   """Small at the issue's shape: 2,257 GFLOP per prompt-tuning step (issue 6, section 10)."""
-  sys.path.insert(0, str(BENCH.parent))
-  import bench
-  from spot_jax.model.config import get_config
+  bench = bench_module()
   c = get_config("small")
   assert bench.step_flops("prompt", c, 32, 612, 16) / 1e9 == pytest.approx(2257, abs=1)
   fwd = bench.step_flops("forward", c, 32, 612, 16)
@@ -70,3 +82,17 @@ def test_side_by_side_with_peft_s_best_setting():
       jax_run["examples_per_s"] / peft_run["examples_per_s"])
   assert set(verdict["matmul_gflops_per_s"]) == {"jax", "peft"}
   assert verdict["spot_jax_mfu"] == pytest.approx(jax_run["mfu"]) and verdict["peft_mfu"] > 0
+
+
+def test_packed_runs_and_the_main_jobs_model_are_checked_flags(capsys):
+  bench = bench_module()
+  from spot_jax import embedded
+  args = bench.parse_args(["--size", "embedded", "--mode", "prompt", "--runs", "14"])
+  assert bench.model_config(args) == embedded.backbone_config()
+  for flags, message in [(["--runs", "0"], "--runs 0: expected a positive integer"),
+                         (["--mode", "prompt", "--runs", "2", "--mesh", "2x1"],
+                          "--runs 2: packed runs are spot_jax's prompt tuning on one device"),
+                         (["--mode", "forward", "--runs", "2"], "--runs 2: packed runs")]:
+    with pytest.raises(SystemExit):
+      bench.parse_args(flags)
+    assert message in capsys.readouterr().err
