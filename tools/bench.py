@@ -33,9 +33,9 @@ analytic GFLOP/s over it (0 skips the measurement).
 (prompt mode) times N prompt-tuning runs packed in one step, exactly as the study trains a
 stage's runs (`spot_jax.training.multi_prompt`: one frozen model, a `[N, P, D]` prompt
 table, each run's `batch` examples per step, one device); `examples_per_s` counts every
-run's examples, and the same shapes as one run alone (spot_jax.train's step, in a process of
-its own, with the same `--microbatches` if given, else its own choice) give
-`single_run_examples_per_s` and `packing_speedup`, their ratio. At the main
+run's examples, and the same shapes as one run alone (spot_jax.train's step, timed after
+the packed one in the same process, with the same `--microbatches` if given, else its own
+choice) give `single_run_examples_per_s` and `packing_speedup`, their ratio. At the main
 job's source stage:
 
   python tools/bench.py --mode prompt --size embedded --batch 16 --inputs 36 --targets 2 \
@@ -568,6 +568,7 @@ def main(argv=None):
       os.environ.get("XLA_FLAGS", "")) and os.environ.get("JAX_PLATFORMS", "cpu") == "cpu":
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform"
                                f"_device_count={data * model_par}").strip()
+  given_microbatches = args.microbatches
   resolve_microbatches(args)
   c = model_config(args)
   rate = matmul_gflops(args.reference, args.roofline_n, args.dtype) if args.roofline_n else None
@@ -608,12 +609,13 @@ def main(argv=None):
   }
   out["logit_mean" if args.mode == "forward" else "final_loss"] = result["summary"]
   _with_roofline(out, rate)
-  if args.runs > 1:  # the same shapes as one run alone, in a process of its own
-    single = _run_in_process([*_flags_without(argv, "--runs", "--roofline_n"),
-                              "--roofline_n", "0"])
-    out["single_run_examples_per_s"] = single["examples_per_s"]
-    out["single_run_microbatches"] = single["microbatches"]
-    out["packing_speedup"] = out["examples_per_s"] / single["examples_per_s"]
+  if args.runs > 1:  # the same shapes as one run alone: spot_jax.train's step, after it
+    single = resolve_microbatches(argparse.Namespace(
+        **{**vars(args), "runs": 1, "microbatches": given_microbatches}))
+    single_times = run_jax(single, c)["times"]
+    out["single_run_examples_per_s"] = args.batch / (sum(single_times) / len(single_times))
+    out["single_run_microbatches"] = single.microbatches
+    out["packing_speedup"] = out["examples_per_s"] / out["single_run_examples_per_s"]
   print(json.dumps(out), flush=True)
   return out
 
