@@ -8,8 +8,9 @@
 Modes: `forward` (teacher-forced logits), `prompt` (prompt tuning: gradients for the [P, D]
 prompt only, SPoT's Adafactor), `model` (every weight trained, T5's Adafactor). Weights are
 random (no downloads). `--reference peft` runs the same shapes with transformers + PEFT on
-torch (CUDA when torch sees a GPU, else CPU): `PromptTuningConfig(num_transformer_submodules=1)`
-(SPoT's encoder-only prompt) and Adafactor lr 0.3; `forward`/`model` there are plain transformers. XLA flags come from the
+torch (CUDA when torch sees a GPU, else CPU; tools/peft_reference.py):
+`PromptTuningConfig(num_transformer_submodules=1)` (SPoT's encoder-only prompt) and
+Adafactor lr 0.3; `forward`/`model` there are plain transformers. XLA flags come from the
 environment (`XLA_FLAGS`) and are echoed in the output.
 
 FLOPs are counted analytically from the matmuls (`gflop_per_step`): 2 * m * n * k for every
@@ -53,7 +54,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -63,6 +63,8 @@ PROCESS_START = time.perf_counter()  # the run's wall time from here: imports, i
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from spot_jax.model.config import SIZES, T5Config, get_config  # noqa: E402  (no jax import)
+import peft_reference  # noqa: E402  (tools/: the PyTorch yardstick)
+import step_timing  # noqa: E402  (tools/)
 
 MODES = ("forward", "prompt", "model")
 
@@ -98,30 +100,11 @@ def step_flops(mode: str, c: T5Config, batch: int, enc_len: int, dec_len: int) -
   return (w + a) + (w + 2 * a)  # prompt: no weight gradients
 
 
-def _peak_rss_gb() -> float:
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-
-
-def _timed(fn, steps: int, warmup: int):
-  """Runs `fn` warmup + steps times; returns wall and process-CPU seconds of each timed step
-  and the last output. CPU seconds (all threads) say more than wall time on a shared machine."""
-  out = None
-  for _ in range(warmup):
-    out = fn()
-  times, cpu = [], []
-  for _ in range(steps):
-    start, start_cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    times.append(time.perf_counter() - start)
-    cpu.append(time.process_time() - start_cpu)
-  return times, cpu, out
-
-
 def matmul_gflops(reference: str, n: int, dtype: str, repeats: int = 3) -> float:
   """The machine's rate on an n-cubed matmul in the run's framework (best of `repeats`)."""
   if reference == "peft":
     import torch
-    device = _torch_device()
+    device = peft_reference.torch_device()
     tdtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     a, b = (torch.randn(n, n, device=device, dtype=tdtype) for _ in range(2))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -141,10 +124,6 @@ def matmul_gflops(reference: str, n: int, dtype: str, repeats: int = 3) -> float
     run()
     best = min(best, time.perf_counter() - start)
   return 2.0 * n ** 3 / best / 1e9
-
-
-def _random_tokens(rng, batch, length, vocab):
-  return rng.randint(2, vocab, size=(batch, length))  # no padding: every position counts
 
 
 def build_jax(args, c: T5Config) -> dict:
@@ -170,9 +149,10 @@ def build_jax(args, c: T5Config) -> dict:
   init_s = time.perf_counter() - start  # random weights: its own compile and run
   rng = np.random.RandomState(args.seed)
   n = args.runs * args.batch  # every run's examples
-  targets = _random_tokens(rng, n, args.targets, c.vocab_size)
+  targets = step_timing.random_tokens(rng, n, args.targets, c.vocab_size)
   batch = {
-      "encoder_input_tokens": _random_tokens(rng, n, args.inputs, c.vocab_size),
+      "encoder_input_tokens": step_timing.random_tokens(rng, n, args.inputs,
+                                                        c.vocab_size),
       "decoder_input_tokens": np.concatenate(
           [np.zeros((n, 1), np.int64), targets[:, :-1]], axis=1),
       "decoder_target_tokens": targets,
@@ -220,7 +200,8 @@ def build_jax(args, c: T5Config) -> dict:
     def run():
       holder["state"], metrics = compiled(holder["state"], frozen, batch, rng_key)
       return float(jax.block_until_ready(metrics)["loss"])
-  return dict(compiled=compiled, run=run, compile_s=compile_s, rss_compiled=_peak_rss_gb(),
+  return dict(compiled=compiled, run=run, compile_s=compile_s,
+              rss_compiled=step_timing.peak_rss_gb(),
               num_devices=data * model_par, init_s=init_s)
 
 
@@ -247,7 +228,8 @@ def _build_packed(args, c: T5Config, params, batch, rng_key) -> dict:
   def run():
     holder["states"], metrics = compiled(holder["states"], params, packed, rng_key)
     return float(jnp.mean(jax.block_until_ready(metrics)["loss"]))
-  return dict(compiled=compiled, run=run, compile_s=compile_s, rss_compiled=_peak_rss_gb())
+  return dict(compiled=compiled, run=run, compile_s=compile_s,
+              rss_compiled=step_timing.peak_rss_gb())
 
 
 def run_jax(args, c: T5Config) -> dict:
@@ -255,7 +237,7 @@ def run_jax(args, c: T5Config) -> dict:
 
   built = build_jax(args, c)
   compiled = built["compiled"]
-  times, cpu, summary = _timed(built["run"], args.steps, args.warmup)
+  times, cpu, summary = step_timing.timed(built["run"], args.steps, args.warmup)
   try:
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -274,108 +256,6 @@ def run_jax(args, c: T5Config) -> dict:
               device_peak_gb=device_peak, platform=device.platform,
               device_kind=device.device_kind, num_devices=built["num_devices"],
               versions={"jax": jax.__version__})
-
-
-def _torch_device():
-  """CUDA when torch sees a GPU (the accelerator run compares on the same chip), else CPU."""
-  import torch
-  return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def run_peft(args, c: T5Config) -> dict:
-  import numpy as np
-  import torch
-  import transformers
-
-  torch.manual_seed(args.seed)
-  hf_config = transformers.T5Config(
-      vocab_size=c.vocab_size, d_model=c.emb_dim, d_kv=c.head_dim, num_heads=c.num_heads,
-      d_ff=c.mlp_dim, num_layers=c.num_encoder_layers, num_decoder_layers=c.num_decoder_layers,
-      relative_attention_num_buckets=c.relative_attention_num_buckets,
-      relative_attention_max_distance=c.relative_attention_max_distance,
-      feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0,
-      dropout_rate=c.dropout_rate)
-  model = transformers.T5ForConditionalGeneration(hf_config)
-  # transformers 5 ties lm_head to the embedding whatever the config says: untie (T5 v1.1),
-  # scaled as our init (fan-in), so that the loss is a plausible number.
-  model.lm_head.weight = torch.nn.Parameter(
-      torch.randn(c.vocab_size, c.emb_dim) * c.emb_dim ** -0.5)
-  device = _torch_device()
-  model.to(device)
-  autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bfloat16"
-              else torch.autocast(device.type, enabled=False))
-  rng = np.random.RandomState(args.seed)
-  inputs = torch.tensor(_random_tokens(rng, args.batch, args.inputs, c.vocab_size)).to(device)
-  labels = torch.tensor(_random_tokens(rng, args.batch, args.targets, c.vocab_size)).to(device)
-  mask = torch.ones_like(inputs)
-  platform = "gpu" if device.type == "cuda" else "cpu"
-  sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-  def device_peak():
-    return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
-
-  if args.mode == "forward":
-    model.eval()
-    dec_in = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1)
-
-    def run():
-      with torch.no_grad(), autocast:
-        logits = model(input_ids=inputs, attention_mask=mask, decoder_input_ids=dec_in,
-                       use_cache=False).logits
-      sync()
-      return logits
-
-    rss_compiled = _peak_rss_gb()
-    start = time.perf_counter()
-    run()  # the first call stands in for compilation
-    compile_s = time.perf_counter() - start
-    times, cpu, logits = _timed(run, args.steps, args.warmup)
-    return dict(times=times, cpu=cpu, rss_compiled=rss_compiled, compile_s=compile_s,
-                summary=float(logits[:, -1, :8].mean()), platform=platform,
-                device_peak_gb=device_peak(),
-                versions={"torch": torch.__version__, "transformers": transformers.__version__})
-
-  if args.mode == "prompt":
-    import peft
-    pt_config = peft.PromptTuningConfig(task_type=peft.TaskType.SEQ_2_SEQ_LM,
-                                        num_virtual_tokens=args.prompt_length,
-                                        num_transformer_submodules=1)
-    model = peft.get_peft_model(model, pt_config)
-    lr = 0.3
-  else:
-    lr = 1e-3
-  model.train()
-  trainable = [p for p in model.parameters() if p.requires_grad]
-  if args.peft_optimizer == "adafactor":
-    opt = transformers.optimization.Adafactor(trainable, lr=lr, scale_parameter=False,
-                                              relative_step=False, warmup_init=False,
-                                              weight_decay=1e-5 if args.mode == "prompt" else 0.0)
-  else:
-    opt = torch.optim.AdamW(trainable, lr=lr)
-  micro = args.batch // args.microbatches
-
-  def run():
-    opt.zero_grad(set_to_none=True)
-    total = 0.0
-    for i in range(args.microbatches):
-      sl = slice(i * micro, (i + 1) * micro)
-      with autocast:
-        loss = model(input_ids=inputs[sl], attention_mask=mask[sl], labels=labels[sl]).loss
-      (loss / args.microbatches).backward()
-      total += float(loss.detach()) / args.microbatches
-    opt.step()
-    sync()
-    return total
-
-  rss_compiled = _peak_rss_gb()
-  start = time.perf_counter()
-  run()  # first step: allocator and thread-pool warm-up, reported as "compile"
-  compile_s = time.perf_counter() - start
-  times, cpu, loss = _timed(run, args.steps, args.warmup)
-  return dict(times=times, cpu=cpu, rss_compiled=rss_compiled, compile_s=compile_s,
-              summary=loss, platform=platform, device_peak_gb=device_peak(),
-              versions={"torch": torch.__version__, "transformers": transformers.__version__,
-                        "peft": peft.__version__ if args.mode == "prompt" else None})
 
 
 def resolve_microbatches(args):
@@ -573,7 +453,7 @@ def main(argv=None):
   c = model_config(args)
   rate = matmul_gflops(args.reference, args.roofline_n, args.dtype) if args.roofline_n else None
   load_before = os.getloadavg()[0]
-  result = (run_peft if args.reference == "peft" else run_jax)(args, c)
+  result = (peft_reference.run_peft if args.reference == "peft" else run_jax)(args, c)
   times = result["times"]
   step_s = sum(times) / len(times)
   prompt = args.prompt_length if args.mode == "prompt" else 0
@@ -598,7 +478,7 @@ def main(argv=None):
       "compile_s": result["compile_s"],
       "init_s": result.get("init_s"),
       "process_s": time.perf_counter() - PROCESS_START,
-      "peak_rss_gb": _peak_rss_gb(),
+      "peak_rss_gb": step_timing.peak_rss_gb(),
       "peak_rss_before_steps_gb": result["rss_compiled"],
       "device_peak_gb": result.get("device_peak_gb"),
       "platform": result["platform"], "device_kind": result.get("device_kind"),

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench  # noqa: E402  (tools/bench.py: the step and its flags)
+import step_timing  # noqa: E402  (tools/)
 
 _DTYPE_BYTES = {"f32": 4, "bf16": 2, "f16": 2, "s32": 4, "u32": 4, "pred": 1, "s8": 1, "u8": 1,
                 "f64": 8, "s64": 8, "u64": 8}
@@ -194,7 +195,7 @@ def main(argv=None):
   print("\n## memory (XLA memory analysis, GiB)")
   for k, v in memory.items():
     print(f"  {k:32s} {v:8.3f}")
-  print(f"  host peak RSS so far            {bench._peak_rss_gb():8.3f}")  # pylint: disable=protected-access
+  print(f"  host peak RSS so far            {step_timing.peak_rss_gb():8.3f}")
   print(f"\n## cost analysis: {cost.get('flops', float('nan')) / 1e9:.1f} GFLOP, "
         f"{cost.get('bytes accessed', float('nan')) / 2**30:.2f} GiB accessed "
         "(loops counted once)")
