@@ -50,6 +50,10 @@ TEST_REQUIRES = [
     "peft==0.21.2",
 ]
 
+# gin/'s folders (runs/, study/, ...), installed as spot_jax.gin.runs and so on.
+GIN_FOLDERS = ["spot_jax.gin." + p for p in setuptools.find_namespace_packages(
+    where="gin", exclude=["*__pycache__"])]
+
 setuptools.setup(
     name="spot_jax",
     version="0.1.0",
@@ -60,14 +64,9 @@ setuptools.setup(
     # (gin's, the embedded assets) are listed as packages too, as setuptools asks.
     packages=(setuptools.find_namespace_packages(include=["spot_jax", "spot_jax.*"],
                                                  exclude=["*.__pycache__"])
-              + ["spot_jax.tasks", "spot_jax.gin"]
-              + ["spot_jax.gin." + p for p in setuptools.find_namespace_packages(
-                  where="gin", exclude=["*__pycache__"])]),
+              + ["spot_jax.tasks", "spot_jax.gin"] + GIN_FOLDERS),
     package_dir={"spot_jax.tasks": "tasks", "spot_jax.gin": "gin"},
-    package_data={"spot_jax.gin": ["*.gin"],
-                  **{"spot_jax.gin." + p: ["*.gin"]
-                     for p in setuptools.find_namespace_packages(where="gin",
-                                                                 exclude=["*__pycache__"])},
+    package_data={"spot_jax.gin": ["*.gin"], **{folder: ["*.gin"] for folder in GIN_FOLDERS},
                   "spot_jax.embedded.assets": ["*.model"],
                   "spot_jax.embedded.assets.backbone": ["*"]},
     include_package_data=True,
