@@ -49,13 +49,30 @@ ONE_TEST_FILE = "tests/prompts/prompt_files_test.py"
 VIEW_ENV = "SPOT_JAX_QUICK_START_PACKAGES"  # which of the suite's packages a process sees
 # Run at startup from the copy's .pth file. pip sees what is installed (metadata) and can
 # import none of it, as in a new environment: it decides how to install from what it can
-# import (e.g. wheel). With VIEW_ENV set, Python sees that view of the suite's packages.
-PATHS = """import os, sys
+# import (e.g. wheel). Any other process sees the metadata of the view VIEW_ENV names and
+# imports its top-level modules from the suite's site-packages itself, after the copy's own
+# (a finder at the end of sys.meta_path): at their real paths, so the bytecode the suite's
+# processes compiled (PYTHONPYCACHEPREFIX) serves these too. Through symbolic links each
+# view's paths were new to that cache in every run: about 10 s of CPU per process compiling
+# the same modules again.
+PATHS = """import importlib.machinery, os, sys
 _views = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spot_jax_quick_start_views")
-if os.path.basename(sys.argv[0] if sys.argv else "").startswith("pip"):
-  sys.path.append(os.path.join(_views, "metadata"))
-else:
-  sys.path.append(os.path.join(_views, os.environ.get({VIEW_ENV!r}, "all")))
+_pip = os.path.basename(sys.argv[0] if sys.argv else "").startswith("pip")
+_view = "metadata" if _pip else os.environ.get({VIEW_ENV!r}, "all")
+sys.path.append(os.path.join(_views, _view))
+with open(os.path.join(_views, _view + ".modules")) as _f:
+  _MODULES = frozenset(_f.read().split())
+
+
+class SuiteModules:
+  @staticmethod
+  def find_spec(name, path=None, target=None):
+    if path is None and name in _MODULES:
+      return importlib.machinery.PathFinder.find_spec(name, [{SUITE!r}])
+    return None
+
+
+sys.meta_path.append(SuiteModules)
 """.replace("{VIEW_ENV!r}", repr(VIEW_ENV))
 
 
@@ -121,13 +138,24 @@ def _entries(dists):
   return sorted(e for e in entries if (site / e).exists())
 
 
+def _module_name(entry):
+  """The top-level module an entry of site-packages provides, if any."""
+  if entry.endswith((".dist-info", ".egg-info", ".pth")) or entry == "__pycache__":
+    return None
+  if (pathlib.Path(sysconfig.get_paths()["purelib"]) / entry).is_dir():
+    return entry if entry.isidentifier() else None  # e.g. numpy.libs is no module
+  stem = entry.split(".")[0]
+  return stem if entry.endswith((".py", ".so")) and stem.isidentifier() else None
+
+
 def _venv_seeing_the_suites_packages(clone: pathlib.Path):
   """`python3 -m venv .venv` in the copy (command 1 runs it again with --upgrade-deps, which
   keeps what is there and brings pip up to date), with a .pth file that shows the suite's
-  packages after the copy's own, through views of symbolic links: "metadata" (every
-  distribution's metadata, for pip), "command_1" (what `pip install -e .` installs:
-  spot_jax's requirements, transitively) and "all". Skipped (a full install then) when
-  `python3` is another Python than the one running the suite."""
+  packages after the copy's own (PATHS), in views: "metadata" (every distribution's
+  metadata and no module, for pip), "command_1" (what `pip install -e .` installs:
+  spot_jax's requirements, transitively) and "all". A view is a folder of symbolic links to
+  its distributions' metadata and a list of the top-level modules it may import. Skipped (a
+  full install then) when `python3` is another Python than the one running the suite."""
   version = subprocess.run(["python3", "-c", "import sys; print(sys.version_info[:2])"],
                            capture_output=True, text=True, check=True).stdout.strip()
   if version != str(tuple(sys.version_info[:2])):
@@ -141,14 +169,19 @@ def _venv_seeing_the_suites_packages(clone: pathlib.Path):
   everything = [d.metadata["Name"] for d in importlib.metadata.distributions(path=[str(suite)])
                 if canonicalize_name(d.metadata["Name"]) != "spot-jax"]
   command_1 = _closure(["spot_jax", *NEW_VENV]) - {"spot-jax"}
-  views = {"metadata": [e for e in _entries(everything) if e.endswith(".dist-info")],
-           "command_1": _entries(command_1), "all": _entries(everything)}
-  for view, entries in views.items():
+  # Per view: its distributions' metadata (symbolic links) and its importable modules.
+  views = {"metadata": (everything, []), "command_1": (command_1, _entries(command_1)),
+           "all": (everything, _entries(everything))}
+  for view, (dists, entries) in views.items():
     folder = site / "spot_jax_quick_start_views" / view
     folder.mkdir(parents=True)
-    for entry in entries:
-      (folder / entry).symlink_to(suite / entry)
-  (site / "spot_jax_quick_start_paths.py").write_text(PATHS)
+    for entry in _entries(dists):
+      if entry.endswith(".dist-info"):
+        (folder / entry).symlink_to(suite / entry)
+    modules = sorted(filter(None, map(_module_name, entries)))
+    (folder.parent / f"{view}.modules").write_text("\n".join(modules) + "\n")
+  (site / "spot_jax_quick_start_paths.py").write_text(
+      PATHS.replace("{SUITE!r}", repr(str(suite))))
   (site / "zz_spot_jax_quick_start.pth").write_text("import spot_jax_quick_start_paths\n")
 
 
