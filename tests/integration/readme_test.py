@@ -138,11 +138,11 @@ def _entries(dists):
   return sorted(e for e in entries if (site / e).exists())
 
 
-def _module_name(entry):
+def _module_name(site: pathlib.Path, entry: str):
   """The top-level module an entry of site-packages provides, if any."""
   if entry.endswith((".dist-info", ".egg-info", ".pth")) or entry == "__pycache__":
     return None
-  if (pathlib.Path(sysconfig.get_paths()["purelib"]) / entry).is_dir():
+  if (site / entry).is_dir():
     return entry if entry.isidentifier() else None  # e.g. numpy.libs is no module
   stem = entry.split(".")[0]
   return stem if entry.endswith((".py", ".so")) and stem.isidentifier() else None
@@ -169,16 +169,17 @@ def _venv_seeing_the_suites_packages(clone: pathlib.Path):
   everything = [d.metadata["Name"] for d in importlib.metadata.distributions(path=[str(suite)])
                 if canonicalize_name(d.metadata["Name"]) != "spot-jax"]
   command_1 = _closure(["spot_jax", *NEW_VENV]) - {"spot-jax"}
-  # Per view: its distributions' metadata (symbolic links) and its importable modules.
-  views = {"metadata": (everything, []), "command_1": (command_1, _entries(command_1)),
-           "all": (everything, _entries(everything))}
-  for view, (dists, entries) in views.items():
+  every, first = _entries(everything), _entries(command_1)
+  # Per view: the entries whose metadata it shows (symbolic links), and whether it imports
+  # their modules.
+  views = {"metadata": (every, False), "command_1": (first, True), "all": (every, True)}
+  for view, (entries, imports) in views.items():
     folder = site / "spot_jax_quick_start_views" / view
     folder.mkdir(parents=True)
-    for entry in _entries(dists):
+    for entry in entries:
       if entry.endswith(".dist-info"):
         (folder / entry).symlink_to(suite / entry)
-    modules = sorted(filter(None, map(_module_name, entries)))
+    modules = sorted(filter(None, (_module_name(suite, e) for e in entries))) if imports else []
     (folder.parent / f"{view}.modules").write_text("\n".join(modules) + "\n")
   (site / "spot_jax_quick_start_paths.py").write_text(
       PATHS.replace("{SUITE!r}", repr(str(suite))))
