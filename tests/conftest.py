@@ -1,5 +1,6 @@
 """Test-wide settings: quiet TensorFlow, 8 emulated CPU devices for mesh tests."""
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -8,11 +9,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:
   _flags += " --xla_force_host_platform_device_count=8"
-# Tiny test models compile ~4x faster without LLVM's backend optimisations; the
+# Tiny test models compile several times faster with these (tests/compile_flags.py); the
 # parity tests pass at the same bounds with them. Set XLA_FLAGS yourself to override.
-if "xla_backend_optimization_level" not in _flags:
-  _flags += " --xla_backend_optimization_level=0"
-os.environ["XLA_FLAGS"] = _flags.strip()
+import compile_flags  # noqa: E402  (tests/, on the path)
+os.environ["XLA_FLAGS"] = compile_flags.with_fast_compile(_flags)
 # JAX's persistent compilation cache, shared by this process and the commands tests start
 # (they inherit the environment): the same tiny programs are compiled again by many tests
 # and processes. Keyed by the program, the flags and the jax version, so a hit is the
@@ -30,7 +30,6 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # not beside the sources; set PYTHONPYCACHEPREFIX yourself to choose another place.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(_CACHE, "pycache"))
-import sys  # noqa: E402
 sys.dont_write_bytecode = False
 sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
 

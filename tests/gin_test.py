@@ -16,6 +16,8 @@ from spot_jax.cli import gin_flags
 from spot_jax.training import data
 from spot_jax.model.config import T5Config
 
+import compile_flags  # tests/, on the path
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 GIN = pathlib.Path(gin_flags.gin_dir())
 SIZES = ("small", "base", "large", "xl", "xxl")
@@ -254,7 +256,7 @@ def _env():
   backend optimisation, 67 s without, both from an empty compilation cache)."""
   env = dict(os.environ)
   env.update(JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
-             XLA_FLAGS="--xla_backend_optimization_level=0")
+             XLA_FLAGS=compile_flags.with_fast_compile())
   return env
 
 

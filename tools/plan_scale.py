@@ -158,12 +158,17 @@ def compile_step(size: str, mesh_shape, num_microbatches: int, args) -> dict:
                            "prompt_and_optimizer_state": _bytes_per_device(state),
                            "activations_estimate": int(activations),
                            "xla": xla},
-      "gflop_per_step": round(flops / 1e9, 1),
+      "gflop_per_step": _gflop(flops),
       # XLA counts a loop body once: with microbatches, one microbatch's share (per device).
-      "xla_gflop_per_device_and_microbatch": None if xla_flops is None else round(
-          xla_flops / 1e9, 1),
+      "xla_gflop_per_device_and_microbatch": None if xla_flops is None else _gflop(
+          xla_flops),
       "compile_s": round(compile_s, 1),
   }
+
+
+def _gflop(flops) -> float:
+  """GFLOP to 4 significant digits (a fixed 0.1 GFLOP would print tiny models' steps as 0)."""
+  return float(f"{flops / 1e9:.4g}")
 
 
 def microbatch_counts(per_device_batch: int, limit=None, start: int = 1):

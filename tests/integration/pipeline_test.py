@@ -15,6 +15,8 @@ from spot_jax import pipeline
 from spot_jax.transfer import study
 from spot_jax.transfer.prompt_library import PromptLibrary
 
+import compile_flags  # tests/, on the path
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -105,7 +107,7 @@ def test_the_study_runs_on_real_tasks_from_a_gin_file(toy_backbone, tiny_vocab, 
   env = dict(os.environ, SPOT_JAX_VOCAB=tiny_vocab.sentencepiece_model_file,
              MOCKED_TFDS_DATA_DIR=mocked_tfds.write_split_metadata(tmp_path / "tfds",
                                                                    GLUE_SPLITS),
-             TF_CPP_MIN_LOG_LEVEL="3", XLA_FLAGS="--xla_backend_optimization_level=0")
+             TF_CPP_MIN_LOG_LEVEL="3", XLA_FLAGS=compile_flags.with_fast_compile())
   out = tmp_path / "study"
   args = ["spot_jax.pipeline", "--gin_file=test/tiny_model.gin", "--gin_file=runs/study.gin",
           f"--gin.STUDY_DIR={out}", f"--gin.INITIAL_CHECKPOINT_PATH={backbone}",

@@ -36,6 +36,8 @@ from packaging.utils import canonicalize_name
 from spot_jax.transfer import study, study_measures, study_report
 from spot_jax.transfer.prompt_library import PromptLibrary
 
+import compile_flags  # tests/, on the path
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = ("synth_sentiment_movie", "synth_sentiment_product", "synth_nli_people",
            "synth_topic_goodbad")
@@ -195,7 +197,7 @@ def _user_env(**extra):
   env = {k: v for k, v in os.environ.items()
          if k not in ("XLA_FLAGS", "JAX_PLATFORMS", "PYTEST_ADDOPTS", "VIRTUAL_ENV",
                       "PYTHONPATH") and not k.startswith("PYTEST_XDIST")}
-  env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
+  env["XLA_FLAGS"] = compile_flags.with_fast_compile()
   env["PIP_NO_COMPILE"] = "1"  # Python compiles what it imports on first use
   env.update(extra)
   return env

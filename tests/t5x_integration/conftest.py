@@ -10,6 +10,8 @@ import tempfile
 
 import pytest
 
+import compile_flags  # tests/, on the path
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 VENDOR = REPO.parent / "shared" / "vendor"
 VENDORED = [VENDOR / "t5x", VENDOR / "airio", VENDOR / "jestimator"]
@@ -61,7 +63,7 @@ def t5x_env(tiny_vocab_file, tmp_path_factory):
   env["SPOT_JAX_VOCAB"] = tiny_vocab_file
   env["MOCKED_TFDS_DATA_DIR"] = mocked_tfds.write_split_metadata(
       tmp_path_factory.mktemp("tfds_meta"), SUPERGLUE_RTE)
-  env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
+  env["XLA_FLAGS"] = compile_flags.with_fast_compile()
   env["JAX_PLATFORMS"] = "cpu"
   return env
 

@@ -18,6 +18,7 @@ from spot_jax.model import t5x_checkpoint
 from spot_jax.prompts import prompt_files
 from spot_jax.transfer import prompt_library
 
+import compile_flags  # tests/, on the path
 from conftest import REPO, finish, run_t5x, start_t5x  # tests/t5x_integration/conftest.py
 
 TASK = "spot_super_glue_rte_v102"
@@ -161,8 +162,8 @@ def test_t5x_train_on_two_processes_with_the_model_sharded(
     s.bind(("localhost", 0))
     port = s.getsockname()[1]
   env = dict(t5x_env, JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
-             XLA_FLAGS="--xla_force_host_platform_device_count=2 "
-                       "--xla_backend_optimization_level=0")
+             XLA_FLAGS=compile_flags.with_fast_compile(
+                 "--xla_force_host_platform_device_count=2"))
   args = _tiny(tmp_path / "run", 4, t5x_checkpoint_dir, tiny_vocab_file, source_prompt[0],
                "--gin_file=partitioning/model_parallel.gin", "--gin.MODEL_PARALLEL=2",
                "--gin.BATCH_SIZE=4")

@@ -11,6 +11,8 @@ import pytest
 from spot_jax.prompts import prompt_files
 from spot_jax.transfer.prompt_library import PromptLibrary
 
+import compile_flags  # tests/, on the path
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -28,7 +30,7 @@ def test_one_command_runs_spot_from_sources_to_the_target(toy_backbone, tmp_path
           "--gin.BATCH_SIZE=16", "--gin.NUM_EVAL_EXAMPLES=16", "--gin.MESH_SHAPE=(1, 1)",
           "--gin.STRATEGY=top_k_weighted_average", "--gin.TOP_K=2"]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-             XLA_FLAGS="--xla_backend_optimization_level=0")
+             XLA_FLAGS=compile_flags.with_fast_compile())
   proc = subprocess.run([sys.executable, "-m", "spot_jax.spot", *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
