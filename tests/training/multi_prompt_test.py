@@ -43,10 +43,12 @@ def test_packed_runs_equal_separate_runs_and_resume_exactly(toy_backbone, tmp_pa
       a, meta_a = prompt_files.load_prompt(os.path.join(packed[i]["model_dir"], "prompts", name))
       b, meta_b = prompt_files.load_prompt(os.path.join(alone["model_dir"], "prompts", name))
       # Last-bit differences of the batched matmuls; Adafactor's per-element normalisation
-      # amplifies them where a gradient is near zero (up to ~2e-4 after 4 steps, seen on
-      # two CPUs), so runs are compared over few steps; the one-step test below pins the
-      # update itself to 1e-6.
-      np.testing.assert_allclose(a, b, rtol=0, atol=5e-4, err_msg=f"run {i} {name}")
+      # amplifies them where a gradient is near zero (after 4 steps of learning rate 0.3: up
+      # to ~2e-4 seen on two CPUs with XLA's MLIR fusion emitters, 5.0e-4 in one of 256
+      # elements with its elemental emitter, the suite's setting: tests/compile_flags.py),
+      # so runs are compared over few steps; the one-step test below pins the update itself
+      # to 1e-6.
+      np.testing.assert_allclose(a, b, rtol=0, atol=1e-3, err_msg=f"run {i} {name}")
       assert (meta_a.task, meta_a.seed, meta_a.step, meta_a.role, meta_a.run) == (
           meta_b.task, meta_b.seed, meta_b.step, meta_b.role, meta_b.run)
     evals = lambda h: [(x["step"], x["eval"]) for x in h if "eval" in x]
