@@ -206,13 +206,13 @@ def build_jax(args, c: T5Config) -> dict:
 
 
 def _build_packed(args, c: T5Config, params, batch, rng_key) -> dict:
-  """`build_jax` for `--runs N`: the study's packed step (multi_prompt), its N runs' states
+  """`build_jax` for `--runs N`: the study's packed step (packed_step), its N runs' states
   stacked, the batch `[N, batch, ...]`."""
   import jax
   import jax.numpy as jnp
 
-  from spot_jax.training import multi_prompt
   from spot_jax.training import optimizer as optimizer_lib
+  from spot_jax.training import packed_step
   from spot_jax.training.train_step import init_state
 
   tx = optimizer_lib.spot_prompt_optimizer()
@@ -220,7 +220,7 @@ def _build_packed(args, c: T5Config, params, batch, rng_key) -> dict:
                                jnp.float32, -0.5, 0.5)
   holder = {"states": jax.vmap(lambda p: init_state(p, tx))(prompts)}
   packed = jax.tree.map(lambda x: x.reshape((args.runs, args.batch) + x.shape[1:]), batch)
-  step = multi_prompt.jitted_step(c, tx, args.microbatches)
+  step = packed_step.jitted_step(c, tx, args.microbatches)
   start = time.perf_counter()
   compiled = step.lower(holder["states"], params, packed, rng_key).compile()
   compile_s = time.perf_counter() - start

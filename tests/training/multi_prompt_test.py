@@ -10,7 +10,7 @@ import pytest
 from spot_jax.model import checkpoints
 from spot_jax.prompts import initializers, prompt_files
 import toy_tasks as toy
-from spot_jax.training import multi_prompt, preemption, trainer
+from spot_jax.training import multi_prompt, packed_step, preemption, trainer
 
 LENGTHS = {"inputs": 16, "targets": 8}
 # Two tasks, three seeds; two runs share task and seed (one iterator) but not their init.
@@ -156,11 +156,11 @@ def test_one_packed_update_is_each_runs_own_update(toy_backbone, num_microbatche
   states = jax.vmap(lambda p: init_state(p, tx))(prompts)
   rng = jax.random.PRNGKey(0)
   # Each step compiled once, as the trainers run them (op by op they take ~10x longer).
-  packed_step = jax.jit(functools.partial(multi_prompt.multi_train_step, model=T5(config), tx=tx,
-                                          num_microbatches=num_microbatches))
+  step = jax.jit(functools.partial(packed_step.multi_train_step, model=T5(config), tx=tx,
+                                   num_microbatches=num_microbatches))
   own_step = jax.jit(functools.partial(train_step, model=T5(config), tx=tx, mode="prompt",
                                        num_microbatches=num_microbatches))
-  packed, metrics = packed_step(states, params, batch, rng)
+  packed, metrics = step(states, params, batch, rng)
   for i in range(n):
     alone, m = own_step(init_state(prompts[i], tx), params, jax.tree.map(lambda x: x[i], batch),
                         rng)
