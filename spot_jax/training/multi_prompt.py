@@ -35,8 +35,8 @@ from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers
 from spot_jax.training import (checkpointing, data, loop, microbatching,
                                optimizer as optimizer_lib)
-from spot_jax.training.packed_step import jitted_step
 from spot_jax.training.evaluator import MixedPromptPredictor, Validator, make_decode_fn
+from spot_jax.training.packed_step import jitted_step
 from spot_jax.training.train_step import TrainState, init_state
 
 log = logging.getLogger("spot_jax.train")

@@ -12,7 +12,7 @@ TOOLS = pathlib.Path(__file__).resolve().parents[2] / "tools"
 sys.path.insert(0, str(TOOLS))
 import plan_scale  # noqa: E402  (tools/)
 
-SMALL_SHAPES = ["--batch", "4", "--inputs", "32", "--targets", "4", "--prompt_length", "4"]
+SHAPES = ["--batch", "4", "--inputs", "32", "--targets", "4", "--prompt_length", "4"]
 
 
 @pytest.mark.slow
@@ -20,7 +20,7 @@ def test_one_and_eight_devices(monkeypatch, capsys):
   # Two pretend accelerators: one roomy, one no step fits; the search stops at 2 microbatches.
   monkeypatch.setattr(plan_scale, "DEVICES", {"roomy": 64 * 2 ** 30, "tiny": 1})
   plans = plan_scale.main(["--sizes", "tiny", "--meshes", "1x1", "4x2",
-                           "--max_microbatches", "2", *SMALL_SHAPES])
+                           "--max_microbatches", "2", *SHAPES])
   out = capsys.readouterr().out
   rows = {(p["mesh"], r["num_microbatches"]): r for p in plans for r in p["rows"]}
   assert sorted(rows) == [("1x1", 1), ("1x1", 2), ("4x2", 1)]
