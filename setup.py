@@ -19,6 +19,11 @@ INSTALL_REQUIRES = [
     "msgpack==1.2.4",
     "safetensors==0.8.0",
     "numpy==2.4.6",
+    # jax's and TensorFlow's dtype extensions (both accept >=0.5). 0.7.0's module registers
+    # its NumPy ufunc loops one by one (PyUFunc_AddLoop/AddPromoter under py-spy): 0.8-1.2 s
+    # of CPU at every import, in every process that imports jax; 0.6.0 takes 0.02-0.03 s
+    # and has every dtype jax 0.10.2 and TensorFlow 2.21 name (docs/development.md).
+    "ml_dtypes==0.6.0",
     "protobuf==7.36.2",
     "scipy==1.17.1",
     "scikit-learn==1.9.1",
