@@ -10,7 +10,6 @@ of the per-seed differences with its t interval, per target and pooled over ever
 Pure functions over plain Python data; scipy supplies the t quantiles.
 """
 import math
-import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -189,6 +188,19 @@ def relation_differences(source_scores: Sequence[Mapping[str, Any]],
   return out
 
 
+def spearman_rows(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+  """Spearman's rho along `axis`, as `scipy.stats.spearmanr` computes it for two vectors
+  (Pearson's r of their average ranks), for a whole stack of vectors at once; NaN where
+  either is constant. scipy's bootstrap calling spearmanr once per resample took 2.4 s of
+  CPU for 2000 resamples, in every study's report."""
+  rx = scipy_stats.rankdata(x, axis=axis)
+  ry = scipy_stats.rankdata(y, axis=axis)
+  rx = rx - rx.mean(axis=axis, keepdims=True)
+  ry = ry - ry.mean(axis=axis, keepdims=True)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return (rx * ry).sum(axis=axis) / np.sqrt((rx * rx).sum(axis=axis) * (ry * ry).sum(axis=axis))
+
+
 def indicator_comparison(pairs: Sequence[Mapping[str, Any]], indicators: Sequence[str],
                          neuron_indicator: str, n_resamples: int = 2000
                          ) -> Optional[Dict[str, Any]]:
@@ -213,13 +225,11 @@ def indicator_comparison(pairs: Sequence[Mapping[str, Any]], indicators: Sequenc
     a = np.array([p[neuron_indicator] for p in pairs], np.float64)
     b = np.array([p[best_embedding] for p in pairs], np.float64)
 
-    def statistic(a, b, y):
-      with warnings.catch_warnings():  # a resample with constant values: rho undefined, 0
-        warnings.simplefilter("ignore", scipy_stats.ConstantInputWarning)
-        ra, rb = scipy_stats.spearmanr(a, y)[0], scipy_stats.spearmanr(b, y)[0]
-      return np.nan_to_num(ra) - np.nan_to_num(rb)
+    def statistic(a, b, y, axis=-1):  # every resample at once (a resample is a row)
+      ra, rb = spearman_rows(a, y, axis), spearman_rows(b, y, axis)
+      return np.nan_to_num(ra) - np.nan_to_num(rb)  # a constant resample: rho undefined, 0
 
-    boot = scipy_stats.bootstrap((a, b, y), statistic, paired=True, vectorized=False,
+    boot = scipy_stats.bootstrap((a, b, y), statistic, paired=True, vectorized=True,
                                  n_resamples=n_resamples, method="percentile",
                                  random_state=np.random.default_rng(0))
     ci = {"mean": float(rho[neuron_indicator] - rho[best_embedding]),

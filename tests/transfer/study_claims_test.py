@@ -1,5 +1,7 @@
 """The study's transfer-by-relation statistics, the zero-shot grouping, the indicator
 comparison and the claims they decide, on hand-made numbers (checked against scipy)."""
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -97,6 +99,29 @@ def test_indicator_comparison_against_scipy():
   again = statistics.indicator_comparison(pairs, ["cos", "on"], neuron_indicator="on")
   assert again["neurons_minus_best_embedding"] == diff
   assert statistics.indicator_comparison(pairs[:3], ["cos", "on"], neuron_indicator="on") is None
+  # The interval is scipy's bootstrap with scipy's spearmanr on each resample.
+  def per_resample(a, b, y):
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", stats.ConstantInputWarning)
+      return np.nan_to_num(stats.spearmanr(a, y)[0]) - np.nan_to_num(stats.spearmanr(b, y)[0])
+  columns = tuple(np.array([p[k] for p in pairs]) for k in ("on", "cos", "value"))
+  ref = stats.bootstrap(columns, per_resample, paired=True, vectorized=False, n_resamples=2000,
+                        method="percentile", random_state=np.random.default_rng(0))
+  assert (diff["low"], diff["high"]) == pytest.approx(
+      (ref.confidence_interval.low, ref.confidence_interval.high), abs=1e-12)
+
+
+def test_spearman_of_every_resample_at_once_is_scipys():
+  """Ties, and constant resamples (rho undefined: NaN, as scipy, which also warns)."""
+  rng = np.random.default_rng(5)
+  x = rng.integers(0, 4, size=(300, 6)).astype(float)  # many ties, some constant rows
+  y = rng.integers(0, 3, size=(300, 6)).astype(float)
+  got = statistics.spearman_rows(x, y)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", stats.ConstantInputWarning)
+    want = np.array([stats.spearmanr(a, b)[0] for a, b in zip(x, y)])
+  assert np.isnan(want).any() and (np.isnan(got) == np.isnan(want)).all()
+  np.testing.assert_allclose(got[~np.isnan(want)], want[~np.isnan(want)], rtol=0, atol=1e-12)
 
 
 def _data(same, other, control, zero_within, zero_across):
