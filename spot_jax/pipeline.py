@@ -65,12 +65,15 @@ def _parser():
 def main(argv: Optional[Sequence[str]] = None) -> dict:
   # Before TensorFlow and XLA load: their C++ info and warning lines are not the study's.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  import logging
-  import gin
-  from spot_jax import paths, settings
-  from spot_jax.cli import gin_flags
-  from spot_jax.training import data
-  from spot_jax.transfer import study
+  from spot_jax.cli import startup
+  with startup.frozen_imports():  # the libraries, with the garbage collector paused
+    import logging
+    import gin
+    from spot_jax import paths, settings
+    from spot_jax.cli import gin_flags
+    from spot_jax.training import data
+    from spot_jax.transfer import study
+    gin_flags.register_configurables()
   argv = shlex.split(os.environ.get(FLAGS_ENV, "")) + list(
       sys.argv[1:] if argv is None else argv)
   parser = _parser()
@@ -101,7 +104,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.error("\n  ".join(unused))
   gin.finalize()
   configurables = gin_flags.register_configurables()
-  configurables["prepare_tasks"]()
+  with startup.frozen_imports():  # the task modules
+    configurables["prepare_tasks"]()
   import seqio
   cfg = configurables["study"]()
   problems = cfg.problems(sorted(set(seqio.TaskRegistry.names())

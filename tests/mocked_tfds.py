@@ -4,6 +4,8 @@ for `tfds.testing.mock_data` that a task pipeline reads like a prepared dataset.
 Also a launcher: `python tests/mocked_tfds.py MODULE ARGS...` runs `python -m MODULE ARGS...`
 (e.g. t5x.train) with TFDS mocked by `checkpointable_rows`, so a real command line reads
 the real task pipelines offline."""
+import gc
+import importlib
 import os
 import pathlib
 import random
@@ -11,8 +13,10 @@ import runpy
 import sys
 import zlib
 
-import sentencepiece as spm
-import tensorflow as tf
+if __name__ == "__main__":  # the launcher: imports with the garbage collector paused (main)
+  gc.disable()
+import sentencepiece as spm  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 WORDS = ("cola sst2 mrpc qqp stsb mnli qnli rte wnli boolq cb copa multirc record wic "
          "wsc drop race cr cxc winogrande hellaswag cosmos_qa doc_nli yelp_polarity_reviews "
@@ -125,9 +129,15 @@ def write_split_metadata(directory: pathlib.Path, split_sizes) -> str:
 
 
 def main(argv) -> None:
-  """`MOCKED_TFDS_DATA_DIR` (from `write_split_metadata`) gives the mocked splits' sizes."""
+  """`MOCKED_TFDS_DATA_DIR` (from `write_split_metadata`) gives the mocked splits' sizes.
+  The command's package (e.g. t5x, which imports its trainer, models and seqio) is imported
+  before the collector resumes, and what the imports built is frozen, as spot_jax's own
+  commands do (`spot_jax.cli.startup`)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   module, args = argv[1], argv[2:]
+  importlib.import_module(module.split(".")[0])
+  gc.freeze()
+  gc.enable()
   sys.argv = [module] + args
   with tfds.testing.mock_data(as_dataset_fn=checkpointable_rows,
                               data_dir=os.environ.get("MOCKED_TFDS_DATA_DIR")):

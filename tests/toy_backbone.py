@@ -46,11 +46,13 @@ def built_once(root: pathlib.Path, name: str, build):
 
 
 def build(d: pathlib.Path):
-  import jax
-  import numpy as np
-  import toy_tasks
-  from spot_jax.training import optimizer, trainer
-  toy_tasks.register()
+  from spot_jax.cli import startup
+  with startup.frozen_imports():  # as a command line imports (a process of its own in CI)
+    import jax
+    import numpy as np
+    import toy_tasks
+    from spot_jax.training import optimizer, trainer
+    toy_tasks.register()
   out = trainer.train(model_dir=str(d / "run"), mixture_or_task_name="toy_mt_mixture",
                       task_feature_lengths=LENGTHS, model_config=config(),
                       initial_checkpoint=None, train_steps=STEPS, mode="model",

@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import gin
 
 from spot_jax import paths, run_lock, settings
+from spot_jax.cli import startup
 from spot_jax.training import preemption
 
 GIN_PACKAGE = "spot_jax.gin"
@@ -347,16 +348,20 @@ def run_command(argv: Optional[Sequence[str]], doc: str, output_macro: str, entr
                 **kwargs):
   """The shape of every `python -m spot_jax.<command>`: parse t5x-style flags, write
   config.gin into the output directory, register the tasks, run the configured `entry`,
-  then write operative_config.gin. Returns (entry's result, output directory)."""
-  setup_logging()
-  parse_command_line(sys.argv[1:] if argv is None else argv, doc)
+  then write operative_config.gin. Returns (entry's result, output directory). The
+  libraries (imported while parsing) and the task modules are imported with the garbage
+  collector paused (`startup`)."""
+  with startup.frozen_imports():
+    setup_logging()
+    parse_command_line(sys.argv[1:] if argv is None else argv, doc)
   out = output_dir(output_macro)
   try:
     with run_lock.hold(out, f"--gin.{output_macro}"):
       check_resumed_config(out, output_macro, entry)
       write_config(out, "config.gin")
       configurables = register_configurables()
-      configurables["prepare_tasks"]()
+      with startup.frozen_imports():
+        configurables["prepare_tasks"]()
       result = configurables[entry](**{k: configurables[v] for k, v in kwargs.items()})
       write_config(out, "operative_config.gin", operative=True)
   except settings.SettingError as e:
