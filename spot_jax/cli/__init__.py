@@ -9,4 +9,6 @@ take plain arguments.
   indicators  `python -m spot_jax.cli.indicators`: which indicator predicts transfer
   convert     `python -m spot_jax.cli.convert`: prompts and models to and from PEFT,
               transformers and prompt-tuning's numpy files
+  startup     how a command imports its libraries: the garbage collector paused, then
+              what they built frozen
 """
