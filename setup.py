@@ -53,6 +53,10 @@ TEST_REQUIRES = [
     "torch==2.13.0",  # exactly: a looser range pulls a multi-GB CUDA build
     "transformers==5.23.0",
     "peft==0.21.2",
+    # JAX's compilation cache compresses with zstd when this is installed, zlib otherwise:
+    # the suite's cache (tests/conftest.py) wrote a train step's 10 MB executable in 0.18 s
+    # with zlib, most of the 11.4 s its 60 writes took in one full run.
+    "zstandard==0.25.0",
 ]
 
 # gin/'s folders (runs/, study/, ...), installed as spot_jax.gin.runs and so on.
