@@ -15,12 +15,13 @@ import sys
 from typing import Any, Dict, Optional, Sequence
 
 from spot_jax import paths, run_lock
-from spot_jax.cli import convert
+from spot_jax.cli import convert, startup
 from spot_jax.transfer import transfer_report, zero_shot
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-  from spot_jax.training import data  # pylint: disable=g-import-not-at-top  (seqio, TF)
+  with startup.frozen_imports():
+    from spot_jax.training import data  # pylint: disable=g-import-not-at-top  (seqio, TF)
   parser = argparse.ArgumentParser(prog="python -m spot_jax.cli.zero_shot",
                                    description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,7 +56,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.error("no prompts to evaluate")
   try:
     with run_lock.hold(paths.absolute(args.out), "--out"):
-      data.prepare_tasks(modules=args.task_modules)
+      with startup.frozen_imports():
+        data.prepare_tasks(modules=args.task_modules)
       result = zero_shot.zero_shot_matrix(prompts, args.tasks,
                                           model_config=convert.model_config(args),
                                           checkpoint_path=args.checkpoint,
