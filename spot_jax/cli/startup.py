@@ -9,8 +9,9 @@ EPYC cores); every later full collection of a run walks it too (docs/development
 Paused, nothing is walked; frozen, the objects move to the permanent generation, which
 later collections skip.
 
-Only a process's own entry point calls this (`python -m spot_jax.<command>`, the tools):
-importing spot_jax as a library leaves the caller's collector as it was."""
+Only commands call this (`gin_flags.run_command` for `python -m spot_jax.{train,eval,infer,
+spot}`, `pipeline.main`, `python -m spot_jax.cli.zero_shot`): importing spot_jax as a
+library leaves the caller's collector as it was."""
 import contextlib
 import gc
 from typing import Iterator
