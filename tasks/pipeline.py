@@ -48,6 +48,17 @@ class Options:
   # task's SPOT_JAX_<NAME>_DIR environment variable; see tasks/local_files.py).
   local_dirs: Optional[Mapping[str, str]] = None
   c4_tfds_name: str = names.C4_TFDS_NAME
+  # Examples each task's training stream shuffles over (seqio's and T5's default, 1000). The
+  # buffer fills before the first batch and is saved whole in every checkpoint of the data
+  # iterator, so a smaller one starts and checkpoints faster and shuffles less.
+  shuffle_buffer_size: int = seqio.SHUFFLE_BUFFER_SIZE
+
+  def __post_init__(self):
+    size = self.shuffle_buffer_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+      raise ValueError(f"shuffle_buffer_size={size!r}: expected a positive integer, the "
+                       f"examples each task's training stream shuffles over (seqio's "
+                       f"default is {seqio.SHUFFLE_BUFFER_SIZE})")
 
   def name(self, base: str) -> str:
     return self.prefix + base
@@ -239,7 +250,8 @@ def add_task(name: str, *, source: seqio.DataSource, opts: Options,
       preprocessors=preprocessors,
       output_features=output_features or opts.features,
       postprocess_fn=postprocess_fn,
-      metric_fns=list(metric_fns))
+      metric_fns=list(metric_fns),
+      shuffle_buffer_size=opts.shuffle_buffer_size)
 
 
 class DataNotPreparedError(ValueError):

@@ -27,15 +27,18 @@ def register_all(vocabulary: Optional[seqio.Vocabulary] = None, *,
                  cr_dir: Optional[str] = None,
                  cxc_dir: Optional[str] = None,
                  local_dirs: Optional[Dict[str, str]] = None,
-                 c4_tfds_name: str = names.C4_TFDS_NAME) -> List[str]:
+                 c4_tfds_name: str = names.C4_TFDS_NAME,
+                 shuffle_buffer_size: int = seqio.SHUFFLE_BUFFER_SIZE) -> List[str]:
   """Registers all tasks, then the mixtures; returns the names (prefix included).
+
+  `shuffle_buffer_size` is each task's training shuffle buffer (`pipeline.Options`).
 
   Calling it again with the same prefix re-registers (e.g. with another vocabulary).
   """
   opts = pipeline.Options(
       vocabulary=vocabulary or pipeline.default_vocabulary(), prefix=prefix,
       tfds_data_dir=tfds_data_dir, cr_dir=cr_dir, cxc_dir=cxc_dir, local_dirs=local_dirs,
-      c4_tfds_name=c4_tfds_name)
+      c4_tfds_name=c4_tfds_name, shuffle_buffer_size=shuffle_buffer_size)
   registered = []
   for family in FAMILIES:
     registered += family.register(opts)

@@ -9,10 +9,11 @@ impossible to save is the task's own pipeline (as a `tf.py_function` once did)."
 import jax
 import numpy as np
 import pytest
+import seqio
 import tensorflow_datasets as tfds
 
 from spot_jax.model import config as config_lib
-from spot_jax.tasks import names
+from spot_jax.tasks import glue, names, pipeline
 from spot_jax.training import checkpointing, data, trainer
 
 PREFIX = "tiny_"  # as registered by the `tiny_tasks` fixture
@@ -39,25 +40,44 @@ def _train(model_dir, name, steps):
                        log_period=1, mesh_shape=(1, 1))
 
 
+def _saves_and_restores(name, tmp_path):
+  """Reads two batches past a checkpoint of the iterator, restores it, reads them again."""
+  ds = data.train_dataset(name, task_feature_lengths=LENGTHS, batch_size=2, seed=3)
+  it = iter(ds)
+  next(it)
+  ckpt = checkpointing.RunCheckpointer(tmp_path / "run")
+  ckpt.save(1, {"step": np.zeros((), np.int32)}, it)  # the trainer's save of the iterator
+  after = [next(it) for _ in range(2)]
+  ckpt.restore(1, {"step": jax.ShapeDtypeStruct((), np.int32)}, it)  # back to batch 2
+  again = [next(it) for _ in range(2)]
+  ckpt.close()
+  for a, b in zip(after, again):
+    assert set(a) == set(b)
+    for key in a:
+      np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)
+
+
 # The inner loop (`-m "not slow"`) keeps the four trained ones; CI runs every task.
 @pytest.mark.parametrize("name", [
     n if n in TRAINED else pytest.param(n, marks=pytest.mark.slow) for n in TRAINABLE])
 def test_the_training_pipeline_checkpoints_and_restores(name, tiny_tasks, tfds_metadata,
                                                         checkpointable_rows, tmp_path):
   with tfds.testing.mock_data(as_dataset_fn=checkpointable_rows, data_dir=tfds_metadata):
-    ds = data.train_dataset(PREFIX + name, task_feature_lengths=LENGTHS, batch_size=2, seed=3)
-    it = iter(ds)
-    next(it)
-    ckpt = checkpointing.RunCheckpointer(tmp_path / "run")
-    ckpt.save(1, {"step": np.zeros((), np.int32)}, it)  # the trainer's save of the iterator
-    after = [next(it) for _ in range(2)]
-    ckpt.restore(1, {"step": jax.ShapeDtypeStruct((), np.int32)}, it)  # back to batch 2
-    again = [next(it) for _ in range(2)]
-    ckpt.close()
-  for a, b in zip(after, again):
-    assert set(a) == set(b)
-    for key in a:
-      np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)
+    _saves_and_restores(PREFIX + name, tmp_path)
+
+
+def test_the_default_shuffle_buffer_checkpoints_and_restores(tiny_tasks, tiny_vocab,
+                                                             tfds_metadata,
+                                                             checkpointable_rows, tmp_path):
+  """The tiny tasks shuffle over a small buffer (tests/tasks/conftest.py); the buffer users
+  get by default (seqio's and T5's 1000 examples) is saved and restored as exactly."""
+  assert seqio.get_mixture_or_task(PREFIX + names.glue_task("rte")).shuffle_buffer_size < 1000
+  opts = pipeline.Options(vocabulary=tiny_vocab, prefix="default_buffer_")
+  glue.register(opts)
+  name = opts.name(names.glue_task("rte"))
+  assert seqio.get_mixture_or_task(name).shuffle_buffer_size == 1000
+  with tfds.testing.mock_data(as_dataset_fn=checkpointable_rows, data_dir=tfds_metadata):
+    _saves_and_restores(name, tmp_path)
 
 
 @pytest.mark.slow

@@ -154,6 +154,14 @@ def test_local_task_without_directory_says_what_to_do(tiny_vocab):
     task.get_dataset(LENGTHS, split="train")
 
 
+@pytest.mark.parametrize("size", [0, -5, 2.5, "1000", True, None])
+def test_a_bad_shuffle_buffer_is_refused_before_anything_registers(size, tiny_vocab):
+  from spot_jax.tasks import registration  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match=r"shuffle_buffer_size=.*expected a positive integer"):
+    registration.register_all(tiny_vocab, prefix="badbuffer_", shuffle_buffer_size=size)
+  assert not [n for n in seqio.TaskRegistry.names() if n.startswith("badbuffer_")]
+
+
 def test_long_inputs_truncated_with_eos_and_counted(tiny_tasks, tfds_metadata):
   task = seqio.get_mixture_or_task(PREFIX + names.glue_task("mnli"))
   lengths = {"inputs": 6, "targets": 8}
