@@ -161,7 +161,7 @@ def local_dirs(tmp_path_factory):
 # Each mocked split holds 8 rows. seqio's default buffer (1000, what users get) would hold
 # 125 copies of them, preprocessed before the first batch and written whole into every
 # checkpoint of the iterator: 60 s of the task checkpoint tests' 157 s of CPU. The same
-# save and restore with the default buffer is pinned on one task family
+# save and restore with the default buffer is pinned on GLUE RTE
 # (task_checkpoint_test.py::test_the_default_shuffle_buffer_checkpoints_and_restores).
 SHUFFLE_BUFFER_SIZE = 16
 
