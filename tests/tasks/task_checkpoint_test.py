@@ -70,7 +70,7 @@ def test_the_default_shuffle_buffer_checkpoints_and_restores(tiny_tasks, tiny_vo
                                                              tfds_metadata,
                                                              checkpointable_rows, tmp_path):
   """The tiny tasks shuffle over a small buffer (tests/tasks/conftest.py); the buffer users
-  get by default (seqio's and T5's 1000 examples) is saved and restored as exactly."""
+  get by default (seqio's and T5's 1000 examples) restores to the same batches too."""
   assert seqio.get_mixture_or_task(PREFIX + names.glue_task("rte")).shuffle_buffer_size < 1000
   opts = pipeline.Options(vocabulary=tiny_vocab, prefix="default_buffer_")
   glue.register(opts)
