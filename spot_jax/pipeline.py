@@ -73,7 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     from spot_jax.cli import gin_flags
     from spot_jax.training import data
     from spot_jax.transfer import study
-    gin_flags.register_configurables()
+    configurables = gin_flags.register_configurables()  # before gin parses their names
   argv = shlex.split(os.environ.get(FLAGS_ENV, "")) + list(
       sys.argv[1:] if argv is None else argv)
   parser = _parser()
@@ -103,7 +103,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
   if unused:
     parser.error("\n  ".join(unused))
   gin.finalize()
-  configurables = gin_flags.register_configurables()
   with startup.frozen_imports():  # the task modules
     configurables["prepare_tasks"]()
   import seqio
