@@ -26,6 +26,11 @@ the accelerator's peak where it reports one. `cpu_s_per_step` is the process's C
 system, all threads) per timed step: on a machine shared with other work it moves less than
 wall time (spinning thread pools inflate it).
 
+Without `--microbatches` a training mode takes spot_jax.train's split: on CPU with no
+`--activation_memory_gb`, each candidate split's step timed and the fastest kept
+(`spot_jax.training.microbatch_probe`), the times printed as `microbatch_probe_s` (peak
+memory includes them).
+
 The roofline: before the run, the machine's own rate on an `--roofline_n`-cubed matmul in
 the run's framework and dtype (best of 3, `matmul_gflops_per_s`); `mfu` is the step's
 analytic GFLOP/s over it (0 skips the measurement).
@@ -51,6 +56,7 @@ process of its own, after one roofline measurement; it prints every run, then on
 with the means, the ratio and each side's MFU.
 """
 import argparse
+import functools
 import json
 import os
 import platform
@@ -135,6 +141,7 @@ def build_jax(args, c: T5Config) -> dict:
   import numpy as np
 
   from spot_jax.model.t5 import T5, init_params, logical_axes
+  from spot_jax.training import microbatch_probe, microbatching
   from spot_jax.training import optimizer as optimizer_lib
   from spot_jax.training import partitioning
   from spot_jax.training.partitioned_step import PartitionedTrainer
@@ -180,8 +187,8 @@ def build_jax(args, c: T5Config) -> dict:
     # Exactly the trainer's step: jitted once with explicit shardings, the state donated.
     tx = (optimizer_lib.spot_prompt_optimizer() if args.mode == "prompt"
           else optimizer_lib.model_tuning_optimizer())
-    trainer = PartitionedTrainer(model, tx, args.mode, mesh,
-                                 num_microbatches=args.microbatches)
+    make_trainer = functools.partial(PartitionedTrainer, model, tx, args.mode, mesh)
+    trainer = make_trainer(num_microbatches=args.microbatches)
     if args.mode == "prompt":
       frozen = trainer.place(params, trainer.frozen_sharding)
       trained = jax.random.uniform(rng_key, (args.prompt_length, c.emb_dim), jnp.float32,
@@ -189,6 +196,13 @@ def build_jax(args, c: T5Config) -> dict:
     else:
       frozen, trained = None, params
     del params
+    if getattr(args, "probe_candidates", None):  # the trainer's own choice: measured
+      seconds = microbatch_probe.seconds_per_step(
+          lambda k: make_trainer(num_microbatches=k), lambda t: t.init_state(trained), frozen,
+          batch, rng_key, args.probe_candidates)
+      args.microbatches = microbatching.fastest(seconds)
+      args.probe_seconds_per_step = seconds
+      trainer = make_trainer(num_microbatches=args.microbatches)
     state = trainer.init_state(trained)
     del trained
     step = trainer.jitted_step(has_frozen=frozen is not None)
@@ -265,6 +279,17 @@ def resolve_microbatches(args):
   if args.microbatches is None:
     data = int(args.mesh.split("x")[0])
     args.microbatches = 1 if args.mode == "forward" else _default_microbatches(args, data)
+    if args.mode != "forward" and args.reference == "jax" and args.runs == 1:
+      # On CPU with no budget given, spot_jax.train times these splits and takes the fastest;
+      # build_jax does the same (`microbatch_probe`).
+      from spot_jax.training import microbatching
+      c = model_config(args)
+      prompt = args.prompt_length if args.mode == "prompt" else 0
+      per_example = microbatching.activation_bytes_per_example(c, args.inputs + prompt,
+                                                               args.targets)
+      candidates = microbatching.probe_candidates(args.batch // data, per_example,
+                                                  args.activation_memory_gb)
+      args.probe_candidates = candidates if len(candidates) > 1 else None
   return args
 
 
@@ -300,7 +325,8 @@ def parse_args(argv=None, extra_flags=()):
   p.add_argument("--prompt_length", type=int, default=100, help="prompt mode only")
   p.add_argument("--microbatches", type=int, default=None,
                  help="training modes: gradient-accumulation slices of the batch; default: the "
-                      "trainer's choice, the fewest whose activations fit --activation_memory_gb")
+                      "trainer's choice, the fewest whose activations fit --activation_memory_gb "
+                      "(on CPU without that flag: the fastest split up to 1 GB, each timed)")
   p.add_argument("--activation_memory_gb", type=float, default=None,
                  help="the budget of that choice (default: the trainer's, "
                       "spot_jax.training.microbatching)")
@@ -464,6 +490,8 @@ def main(argv=None):
       "inputs": args.inputs, "targets": args.targets, "prompt_length": prompt,
       "dtype": args.dtype, "param_dtype": args.param_dtype, "remat": args.remat,
       "microbatches": args.microbatches, "runs": args.runs,
+      "microbatch_probe_s": ({str(k): v for k, v in args.probe_seconds_per_step.items()}
+                             if getattr(args, "probe_seconds_per_step", None) else None),
       "mesh": args.mesh, "steps": args.steps, "warmup": args.warmup,
       "examples_per_s": examples / step_s,
       "tokens_per_s": examples * (args.inputs + args.targets) / step_s,

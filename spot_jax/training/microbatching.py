@@ -8,24 +8,39 @@ it by `k`; fewer, larger microbatches run faster. `choose_num_microbatches` take
 fit `activation_memory_gb` (per device), from `activation_bytes_per_example`: the arrays the
 backward pass of one example needs, counted per layer. tests/training/microbatching_test.py
 holds the count to XLA's own `memory_analysis()` of the compiled step.
+
+On CPU, which split runs fastest depends on the CPU, so a single run whose user set neither
+the number nor the budget measures it (`probe_candidates`, `resolve(probe=...)`): it times one
+step at every split between the one that fits `CPU_BUDGET_GB` and the coarsest within
+`CPU_PROBE_CAP_GB`, and keeps the fastest. Measured (Small, batch 32, 612 + 16 tokens): on 2
+AMD EPYC cores with AVX2 one example per microbatch ran fastest (1.18 examples/s, 1.13 at 2
+examples); on 2 AMD EPYC cores with AVX-512 two examples ran about 1.5x faster than one (2.2-2.3
+against 1.4-1.5 examples/s; there XLA's YNNPACK reductions are slow on arrays whose leading
+dimension is 1).
 """
 import json
 import logging
 import os
-from typing import Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from spot_jax import atomic_files
 from spot_jax.model.config import T5Config
 
 # The default per-device budget for activations when the user sets none. On CPU small: measured
-# with tools/bench.py (Small, batch 32, 612 + 16 tokens, AMD EPYC), the step ran faster the
-# smaller its microbatches, down to one example (1.18 examples/s at 1 example per microbatch,
-# 1.13 at 2, 1.08 at 4, 1.03 at 8, 0.88 at 16), as one layer's attention scores then stay in
-# the cache; peak memory fell from 7.2 GB to 1.4 GB. A whole small batch of a small model
-# still fits. On an accelerator, which needs large microbatches to be busy, this fraction of
-# its memory (the rest: weights, optimizer state, XLA's workspace).
+# with tools/bench.py (Small, batch 32, 612 + 16 tokens, AMD EPYC with AVX2), the step ran
+# faster the smaller its microbatches, down to one example (1.18 examples/s at 1 example per
+# microbatch, 1.13 at 2, 1.08 at 4, 1.03 at 8, 0.88 at 16), as one layer's attention scores
+# then stay in the cache; peak memory fell from 7.2 GB to 1.4 GB. A whole small batch of a
+# small model still fits. Other CPUs differ: a single run measures (the probe above). On an
+# accelerator, which needs large microbatches to be busy, this fraction of its memory (the
+# rest: weights, optimizer state, XLA's workspace).
 CPU_BUDGET_GB = 0.5
 ACCELERATOR_BUDGET_FRACTION = 0.6
+# The most activations the probe may choose on CPU when the user set no budget: a memory bound
+# (the coarsest split it times; twice CPU_BUDGET_GB), not a speed setting. At Small's SPoT
+# shapes it times 2 and 1 examples per microbatch (1.6 and 1.4 GB of peak memory in all;
+# PEFT's fastest setting there took 2.2 GB).
+CPU_PROBE_CAP_GB = 1.0
 _GB = 2**30
 RECORD_FILE = "microbatching.json"
 
@@ -112,12 +127,38 @@ def fit(config: T5Config, batch_per_device: int, encoder_length: int, decoder_le
   return k
 
 
+def probe_candidates(batch_per_device: int, bytes_per_example: int,
+                     budget_gb: Optional[float] = None, device=None) -> List[int]:
+  """The splits a run times before choosing (`resolve(probe=...)`), coarsest first: every
+  divisor of the per-device batch from the fewest microbatches within `CPU_PROBE_CAP_GB` to
+  the fewest within `CPU_BUDGET_GB`. Empty when there is nothing to measure: a budget the user
+  set (a hard limit), an accelerator (its fit is already its coarsest split), or a batch
+  whose activations fit `CPU_BUDGET_GB` in one piece."""
+  import jax  # pylint: disable=g-import-not-at-top
+  device = device or jax.devices()[0]
+  if budget_gb is not None or device.platform != "cpu":
+    return []
+  finest = choose_num_microbatches(batch_per_device, bytes_per_example, CPU_BUDGET_GB)
+  if finest == 1:
+    return []
+  coarsest = choose_num_microbatches(batch_per_device, bytes_per_example, CPU_PROBE_CAP_GB)
+  return [k for k in range(coarsest, finest + 1) if batch_per_device % k == 0]
+
+
+def fastest(seconds_per_step: Dict[int, float]) -> int:
+  """The split of the shortest step (the finer one, less memory, when two tie exactly)."""
+  return min(seconds_per_step, key=lambda k: (seconds_per_step[k], -k))
+
+
 def resolve(model_dir: str, config: T5Config, batch_per_device: int, encoder_length: int,
             decoder_length: int, budget_gb: Optional[float] = None,
-            examples_per_row: int = 1) -> int:
+            examples_per_row: int = 1,
+            probe: Optional[Callable[[Sequence[int]], Dict[int, float]]] = None) -> int:
   """The number of microbatches of a run whose settings leave it to us: the one recorded in
   `model_dir/RECORD_FILE` when the run is resumed (the same split, so the same dropout masks
-  and sums), else `fit(...)`'s, recorded."""
+  and sums), else the measured or `fit(...)`'s, recorded. `probe(candidates)` gives seconds
+  per step of each candidate split (`microbatch_probe.seconds_per_step`); it is called when
+  `probe_candidates` has more than one (a CPU, no budget set), and the fastest is taken."""
   path = os.path.join(model_dir, RECORD_FILE)
   if os.path.exists(path):
     with open(path) as f:
@@ -128,11 +169,22 @@ def resolve(model_dir: str, config: T5Config, batch_per_device: int, encoder_len
                        f"{batch_per_device}; delete the file to choose again")
     logging.info("num_microbatches=%d, as recorded in %s", k, path)
     return k
-  budget = default_budget_gb() if budget_gb is None else budget_gb
-  k = fit(config, batch_per_device, encoder_length, decoder_length, budget, examples_per_row)
+  per_example = activation_bytes_per_example(config, encoder_length, decoder_length)
+  candidates = (probe_candidates(batch_per_device, per_example * examples_per_row, budget_gb)
+                if probe is not None else [])
+  if len(candidates) > 1:
+    seconds = probe(candidates)
+    k = fastest(seconds)
+    budget = CPU_PROBE_CAP_GB
+    logging.info("num_microbatches=%d: the fastest step of %s (seconds per step, measured)", k,
+                 {m: round(s, 4) for m, s in seconds.items()})
+  else:
+    budget = default_budget_gb() if budget_gb is None else budget_gb
+    k = fit(config, batch_per_device, encoder_length, decoder_length, budget, examples_per_row)
   record = {"num_microbatches": k, "activation_memory_gb": budget,
-            "activation_bytes_per_example": activation_bytes_per_example(
-                config, encoder_length, decoder_length),
+            "activation_bytes_per_example": per_example,
             "batch_per_device": batch_per_device, "examples_per_row": examples_per_row}
+  if len(candidates) > 1:
+    record["probe_seconds_per_step"] = {str(m): s for m, s in seconds.items()}
   atomic_files.write_atomically(path, (json.dumps(record, indent=1) + "\n").encode())
   return k

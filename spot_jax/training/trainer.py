@@ -17,7 +17,8 @@ from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import prompt_files
-from spot_jax.training import checkpointing, data, loop, microbatching, modes, partitioning
+from spot_jax.training import (checkpointing, data, loop, microbatch_probe, microbatching, modes,
+                               partitioning)
 from spot_jax.training.evaluator import Validator
 from spot_jax.training.modes import PROMPT_TUNING
 from spot_jax.training.partitioned_step import PartitionedTrainer
@@ -83,7 +84,10 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
 
   `num_microbatches=None` splits each batch into the fewest microbatches whose activations fit
   `activation_memory_gb` per device (None: `microbatching.default_budget_gb()`, 0.5 GB on CPU);
-  the choice is kept in `model_dir/microbatching.json`, so a resumed run repeats it.
+  on CPU with neither given, a batch that needs splitting is split as measured fastest on this
+  CPU (`microbatching.probe_candidates`: its step timed at each split up to 1 GB of
+  activations, `microbatch_probe`). The choice is kept in `model_dir/microbatching.json`, so a
+  resumed run repeats it.
 
   The run lives in `model_dir`: `checkpoints/<step>` (orbax, with the data iterator),
   `prompts/` (`.npy` + `.json`: `step_<N>` at `prompt_save_steps` (0: the init), `best`,
@@ -149,13 +153,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
     data.check_vocabulary_fits(vocab, model_config.vocab_size, mixture_or_task_name)
     mesh = partitioning.make_mesh(*mesh_shape)
     partitioning.check_batch_divides(batch_size, mesh)
-    if num_microbatches is None:
-      prompt_tokens = trains.prompt_tokens(prompt_length, source_prompt)
-      num_microbatches = microbatching.resolve(
-          model_dir, model_config, batch_size // mesh.shape["data"],
-          task_feature_lengths["inputs"] + prompt_tokens, task_feature_lengths["targets"],
-          activation_memory_gb)
-    elif batch_size % num_microbatches:
+    if num_microbatches is not None and batch_size % num_microbatches:
       raise ValueError(f"batch size {batch_size} does not divide into {num_microbatches} "
                        "microbatches")
     data_report = data.check_data(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
@@ -167,8 +165,9 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
     model = T5(model_config)
     if tx is None:
       tx = trains.default_optimizer()
-    trainer = PartitionedTrainer(model, tx, mode, mesh, num_microbatches=num_microbatches,
-                                 projector=projector)
+    make_trainer = functools.partial(PartitionedTrainer, model, tx, mode, mesh,
+                                     projector=projector)
+    trainer = make_trainer(num_microbatches=num_microbatches or 1)  # the split: below
     model_params = model_checkpoints.load_frozen_model(initial_checkpoint, model_config, seed)
     rng = jax.random.PRNGKey(seed)
     init_rng, step_rng = jax.random.split(rng)
@@ -179,12 +178,24 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
         source_prompt=source_prompt, projector=projector))
     if frozen is not None:
       frozen = trainer.place(frozen, trainer.frozen_sharding)
-    state = trainer.init_state(trainable)
     del model_params
 
     ds = data.train_dataset(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
                             batch_size=batch_size, split=train_split, seed=seed,
                             use_cached=use_cached)
+    if num_microbatches is None:
+      spec = ds.element_spec
+      batch = microbatch_probe.batch_like({k: tuple(v.shape) for k, v in spec.items()},
+                                          {k: v.dtype.as_numpy_dtype for k, v in spec.items()})
+      num_microbatches = microbatching.resolve(
+          model_dir, model_config, batch_size // mesh.shape["data"],
+          task_feature_lengths["inputs"] + trains.prompt_tokens(prompt_length, source_prompt),
+          task_feature_lengths["targets"], activation_memory_gb,
+          probe=functools.partial(
+              microbatch_probe.seconds_per_step, lambda k: make_trainer(num_microbatches=k),
+              lambda t: t.init_state(trainable), frozen, batch, step_rng))
+      trainer = make_trainer(num_microbatches=num_microbatches)
+    state = trainer.init_state(trainable)
     iterator = iter(ds)
     if ckpt.latest_step() is not None:
       state, start = ckpt.restore(None, trainer.abstract_state(state), iterator)

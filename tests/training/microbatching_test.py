@@ -84,3 +84,38 @@ def test_resumed_run_repeats_the_recorded_choice(tmp_path):
   (tmp_path / microbatching.RECORD_FILE).write_text(json.dumps({"num_microbatches": 5}))
   with pytest.raises(ValueError, match="does not split the per-device batch 32"):
     microbatching.resolve(str(tmp_path), CONFIG, 32, 612, 16)
+
+
+def test_on_cpu_the_probe_times_the_splits_between_the_budget_and_its_cap():
+  """Small at SPoT's shapes: 1 example per microbatch fits the CPU budget, 2 fit the probe's
+  cap, so both are timed. Nothing is timed where there is nothing to choose."""
+  import types
+  from spot_jax.model.config import get_config
+  per_example = microbatching.activation_bytes_per_example(get_config("small"), 612, 16)
+  assert microbatching.probe_candidates(32, per_example) == [16, 32]
+  assert microbatching.probe_candidates(32, per_example, budget_gb=0.5) == []  # the user's
+  gpu = types.SimpleNamespace(platform="gpu")
+  assert microbatching.probe_candidates(32, per_example, device=gpu) == []
+  tiny = microbatching.activation_bytes_per_example(CONFIG, 84, 8)
+  assert microbatching.probe_candidates(16, tiny) == []  # the batch fits whole
+
+
+@pytest.mark.parametrize("seconds,chosen", [({16: 1.0, 32: 1.5}, 16), ({16: 1.5, 32: 1.0}, 32),
+                                            ({16: 1.0, 32: 1.0}, 32)])
+def test_resolve_takes_the_fastest_measured_split_and_records_it(tmp_path, seconds, chosen):
+  from spot_jax.model.config import get_config
+  small = get_config("small")
+  asked = []
+
+  def probe(candidates):
+    asked.append(list(candidates))
+    return seconds
+  assert microbatching.resolve(str(tmp_path), small, 32, 612, 16, probe=probe) == chosen
+  assert asked == [[16, 32]]
+  record = json.loads((tmp_path / microbatching.RECORD_FILE).read_text())
+  assert record["num_microbatches"] == chosen
+  assert record["probe_seconds_per_step"] == {str(k): v for k, v in seconds.items()}
+  assert record["activation_memory_gb"] == microbatching.CPU_PROBE_CAP_GB
+  # Resumed: the recorded split, measured no more.
+  assert microbatching.resolve(str(tmp_path), small, 32, 612, 16, probe=probe) == chosen
+  assert asked == [[16, 32]]

@@ -1,6 +1,7 @@
 """The training loop end to end on offline toy tasks: a tiny model is model-tuned until
 it solves prefixed skills, frozen, and a prompt is tuned to stand in for a prefix; runs
 resume exactly; non-finite losses stop the run and are never saved."""
+import json
 import logging
 import os
 
@@ -128,3 +129,41 @@ def test_bad_configuration_fails_before_compiling(tmp_path):
                                        "size 8"):
     trainer.train(mixture_or_task_name="toy_parity", model_config=CONFIG, batch_size=6,
                   **common)
+
+
+def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypatch):
+  """With no split or budget given, a run on CPU whose batch needs splitting times its step at
+  each candidate split and trains with the fastest; the record keeps the choice and the
+  times, and the resumed run repeats the split without measuring again. (The CPU budget and
+  the probe's cap are shrunk here so the tiny model needs splitting: 1 or 2 examples of 8 per
+  microbatch.)"""
+  from spot_jax.training import microbatch_probe, microbatching
+  per_example = microbatching.activation_bytes_per_example(CONFIG, LENGTHS["inputs"] + 4,
+                                                           LENGTHS["targets"])
+  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 1.5 * per_example / 2**30)
+  monkeypatch.setattr(microbatching, "CPU_PROBE_CAP_GB", 2.5 * per_example / 2**30)
+  timed = []
+  measure = microbatch_probe.seconds_per_step
+
+  def counting(*args):
+    timed.append(args[-1])
+    return measure(*args)
+  monkeypatch.setattr(microbatch_probe, "seconds_per_step", counting)
+  kwargs = dict(mixture_or_task_name="toy_parity_prefixed", task_feature_lengths=LENGTHS,
+                model_config=CONFIG.replace(dropout_rate=0.1), initial_checkpoint=None,
+                prompt_length=4, batch_size=8, log_period=1, checkpoint_period=2,
+                prompt_save_steps=(), mesh_shape=ONE_DEVICE)
+  cut = str(tmp_path / "cut")
+  first = trainer.train(model_dir=cut, train_steps=2, **kwargs)
+  assert timed == [[4, 8]]  # 2 examples per microbatch (within the cap), then 1
+  record = json.loads((tmp_path / "cut" / microbatching.RECORD_FILE).read_text())
+  seconds = {int(k): v for k, v in record["probe_seconds_per_step"].items()}
+  assert set(seconds) == {4, 8} and all(v > 0 for v in seconds.values())
+  assert first["num_microbatches"] == record["num_microbatches"] == microbatching.fastest(seconds)
+  resumed = trainer.train(model_dir=cut, train_steps=4, **kwargs)
+  assert timed == [[4, 8]] and resumed["num_microbatches"] == first["num_microbatches"]
+  full = trainer.train(model_dir=str(tmp_path / "full"), train_steps=4,
+                       num_microbatches=first["num_microbatches"], **kwargs)
+  assert _losses(resumed["history"]) == _losses(full["history"])[2:]  # bit for bit
+  np.testing.assert_array_equal(np.asarray(resumed["final_state"].params),
+                                np.asarray(full["final_state"].params))
