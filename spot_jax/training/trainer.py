@@ -192,8 +192,11 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
           task_feature_lengths["inputs"] + trains.prompt_tokens(prompt_length, source_prompt),
           task_feature_lengths["targets"], activation_memory_gb,
           probe=functools.partial(
-              microbatch_probe.seconds_per_step, lambda k: make_trainer(num_microbatches=k),
-              lambda t: t.init_state(trainable), frozen, batch, step_rng))
+              _measured_once, (model_config, mode, tuple(mesh.shape.items()),
+                               tuple((k, v.shape) for k, v in batch.items())),
+              functools.partial(microbatch_probe.seconds_per_step,
+                                lambda k: make_trainer(num_microbatches=k),
+                                lambda t: t.init_state(trainable), frozen, batch, step_rng)))
       trainer = make_trainer(num_microbatches=num_microbatches)
     state = trainer.init_state(trainable)
     iterator = iter(ds)
@@ -226,6 +229,18 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
             "history": outcome.histories[0], "data": data_report,
             "num_microbatches": num_microbatches, "wall_seconds": outcome.wall_seconds,
             "final_state": one.state}
+
+
+_MEASURED: Dict[tuple, Dict[int, float]] = {}
+
+
+def _measured_once(key, measure, candidates):
+  """`measure(candidates)` once per process for a model, mode, mesh and batch shape: the
+  runs of one command (e.g. `spot_jax.spot`'s sources and targets) share the measurement."""
+  key = (key, tuple(candidates))
+  if key not in _MEASURED:
+    _MEASURED[key] = measure(candidates)
+  return _MEASURED[key]
 
 
 class _OneRun(loop.Runs):

@@ -134,7 +134,8 @@ def test_bad_configuration_fails_before_compiling(tmp_path):
 def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypatch):
   """With no split or budget given, a run on CPU whose batch needs splitting times its step at
   each candidate split and trains with the fastest; the record keeps the choice and the
-  times, and the resumed run repeats the split without measuring again. (The CPU budget and
+  times, and the resumed run repeats the split without measuring again, as does another run
+  of the same model and shapes in the same process. (The CPU budget and
   the probe's cap are shrunk here so the tiny model needs splitting: 1 or 2 examples of 8 per
   microbatch.)"""
   from spot_jax.training import microbatch_probe, microbatching
@@ -149,6 +150,7 @@ def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypa
     timed.append(args[-1])
     return measure(*args)
   monkeypatch.setattr(microbatch_probe, "seconds_per_step", counting)
+  monkeypatch.setattr(trainer, "_MEASURED", {})
   kwargs = dict(mixture_or_task_name="toy_parity_prefixed", task_feature_lengths=LENGTHS,
                 model_config=CONFIG.replace(dropout_rate=0.1), initial_checkpoint=None,
                 prompt_length=4, batch_size=8, log_period=1, checkpoint_period=2,
@@ -167,3 +169,9 @@ def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypa
   assert _losses(resumed["history"]) == _losses(full["history"])[2:]  # bit for bit
   np.testing.assert_array_equal(np.asarray(resumed["final_state"].params),
                                 np.asarray(full["final_state"].params))
+  # Another run of the same model and shapes in this process takes the same measurement.
+  other = trainer.train(model_dir=str(tmp_path / "other"), train_steps=1,
+                        **dict(kwargs, seed=1))
+  assert timed == [[4, 8]] and other["num_microbatches"] == first["num_microbatches"]
+  assert json.loads((tmp_path / "other" / microbatching.RECORD_FILE).read_text())[
+      "probe_seconds_per_step"] == record["probe_seconds_per_step"]
