@@ -104,6 +104,7 @@ def test_packed_runs_and_the_main_jobs_model_are_checked_flags(capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_default_path_times_the_trainers_candidate_splits(monkeypatch, capsys):
   """Without --microbatches or a budget, bench takes spot_jax.train's split as the trainer
   does on CPU: each candidate's step timed (microbatch_probe), the fastest kept and printed

@@ -131,6 +131,7 @@ def test_bad_configuration_fails_before_compiling(tmp_path):
                   **common)
 
 
+@pytest.mark.slow
 def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypatch):
   """With no split or budget given, a run on CPU whose batch needs splitting times its step at
   each candidate split and trains with the fastest; the record keeps the choice and the
