@@ -187,12 +187,13 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
       spec = ds.element_spec
       batch = microbatch_probe.batch_like({k: tuple(v.shape) for k, v in spec.items()},
                                           {k: v.dtype.as_numpy_dtype for k, v in spec.items()})
+      prompt_tokens = trains.prompt_tokens(prompt_length, source_prompt)
       num_microbatches = microbatching.resolve(
           model_dir, model_config, batch_size // mesh.shape["data"],
-          task_feature_lengths["inputs"] + trains.prompt_tokens(prompt_length, source_prompt),
-          task_feature_lengths["targets"], activation_memory_gb,
+          task_feature_lengths["inputs"] + prompt_tokens, task_feature_lengths["targets"],
+          activation_memory_gb,
           probe=functools.partial(
-              _measured_once, (model_config, mode, tuple(mesh.shape.items()),
+              _measured_once, (model_config, mode, prompt_tokens, tuple(mesh.shape.items()),
                                tuple((k, v.shape) for k, v in batch.items())),
               functools.partial(microbatch_probe.seconds_per_step,
                                 lambda k: make_trainer(num_microbatches=k),
@@ -235,8 +236,8 @@ _MEASURED: Dict[tuple, Dict[int, float]] = {}
 
 
 def _measured_once(key, measure, candidates):
-  """`measure(candidates)` once per process for a model, mode, mesh and batch shape: the
-  runs of one command (e.g. `spot_jax.spot`'s sources and targets) share the measurement."""
+  """`measure(candidates)` once per process for a model, mode, prompt length, mesh and batch
+  shape: the runs of one command (e.g. `spot_jax.spot`'s sources and targets) share it."""
   key = (key, tuple(candidates))
   if key not in _MEASURED:
     _MEASURED[key] = measure(candidates)
