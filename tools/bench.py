@@ -141,7 +141,7 @@ def build_jax(args, c: T5Config) -> dict:
   import numpy as np
 
   from spot_jax.model.t5 import T5, init_params, logical_axes
-  from spot_jax.training import microbatch_probe, microbatching
+  from spot_jax.training import microbatch_probe
   from spot_jax.training import optimizer as optimizer_lib
   from spot_jax.training import partitioning
   from spot_jax.training.partitioned_step import PartitionedTrainer
@@ -197,11 +197,10 @@ def build_jax(args, c: T5Config) -> dict:
       frozen, trained = None, params
     del params
     if getattr(args, "probe_candidates", None):  # the trainer's own choice: measured
-      seconds = microbatch_probe.seconds_per_step(
-          lambda k: make_trainer(num_microbatches=k), lambda t: t.init_state(trained), frozen,
-          batch, rng_key, args.probe_candidates)
-      args.microbatches = microbatching.fastest(seconds)
-      args.probe_seconds_per_step = seconds
+      def prepare(k):
+        t = make_trainer(num_microbatches=k)
+        return (lambda s: t.step(s, frozen, batch, rng_key)), t.init_state(trained)
+      _take_fastest(args, microbatch_probe.seconds_per_step(prepare, args.probe_candidates))
       trainer = make_trainer(num_microbatches=args.microbatches)
     state = trainer.init_state(trained)
     del trained
@@ -225,8 +224,8 @@ def _build_packed(args, c: T5Config, params, batch, rng_key) -> dict:
   import jax
   import jax.numpy as jnp
 
+  from spot_jax.training import microbatch_probe, packed_step
   from spot_jax.training import optimizer as optimizer_lib
-  from spot_jax.training import packed_step
   from spot_jax.training.train_step import init_state
 
   tx = optimizer_lib.spot_prompt_optimizer()
@@ -234,7 +233,15 @@ def _build_packed(args, c: T5Config, params, batch, rng_key) -> dict:
                                jnp.float32, -0.5, 0.5)
   holder = {"states": jax.vmap(lambda p: init_state(p, tx))(prompts)}
   packed = jax.tree.map(lambda x: x.reshape((args.runs, args.batch) + x.shape[1:]), batch)
-  step = packed_step.jitted_step(c, tx, args.microbatches)
+  steps = {}
+  step_at = lambda k: steps.setdefault(k, packed_step.jitted_step(c, tx, k))
+  if getattr(args, "probe_candidates", None):  # multi_prompt's own choice: measured
+    def prepare(k):
+      fn = step_at(k)
+      return (lambda s: fn(s, params, packed, rng_key)), jax.tree.map(jnp.copy,
+                                                                      holder["states"])
+    _take_fastest(args, microbatch_probe.seconds_per_step(prepare, args.probe_candidates))
+  step = step_at(args.microbatches)
   start = time.perf_counter()
   compiled = step.lower(holder["states"], params, packed, rng_key).compile()
   compile_s = time.perf_counter() - start
@@ -244,6 +251,14 @@ def _build_packed(args, c: T5Config, params, batch, rng_key) -> dict:
     return float(jnp.mean(jax.block_until_ready(metrics)["loss"]))
   return dict(compiled=compiled, run=run, compile_s=compile_s,
               rss_compiled=step_timing.peak_rss_gb())
+
+
+def _take_fastest(args, seconds) -> None:
+  """The trainer's choice from the probe's times (`args.microbatches` is the budget's split
+  until then); bench stands for a long run, so it always measures."""
+  from spot_jax.training import microbatching
+  args.microbatches = microbatching.fastest(seconds, args.microbatches)
+  args.probe_seconds_per_step = seconds
 
 
 def run_jax(args, c: T5Config) -> dict:
@@ -279,15 +294,15 @@ def resolve_microbatches(args):
   if args.microbatches is None:
     data = int(args.mesh.split("x")[0])
     args.microbatches = 1 if args.mode == "forward" else _default_microbatches(args, data)
-    if args.mode != "forward" and args.reference == "jax" and args.runs == 1:
-      # On CPU with no budget given, spot_jax.train times these splits and takes the fastest;
-      # build_jax does the same (`microbatch_probe`).
+    if args.mode != "forward" and args.reference == "jax":
+      # On CPU with no budget given, spot_jax.train (and multi_prompt, for --runs) times
+      # these splits and takes the fastest; build_jax does the same (`microbatch_probe`).
       from spot_jax.training import microbatching
       c = model_config(args)
       prompt = args.prompt_length if args.mode == "prompt" else 0
       per_example = microbatching.activation_bytes_per_example(c, args.inputs + prompt,
                                                                args.targets)
-      candidates = microbatching.probe_candidates(args.batch // data, per_example,
+      candidates = microbatching.probe_candidates(args.batch // data, per_example * args.runs,
                                                   args.activation_memory_gb)
       args.probe_candidates = candidates if len(candidates) > 1 else None
   return args

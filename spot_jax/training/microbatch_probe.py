@@ -1,17 +1,21 @@
 """Times a run's train step at each candidate number of microbatches, so that a CPU run takes
-the split that is fastest on its own CPU (`microbatching.resolve(probe=...)`).
+the split that is fastest on its own CPU (`microbatching.resolve(probe=...)`): one run's
+partitioned step (`trainer.train`) or a packed group's (`multi_prompt.train_prompts`).
 
-Each candidate's step is compiled, run once (caches warm), then timed once, on a copy of the
-run's state and a batch of the run's shapes; the run's own state and data are untouched, and
-the chosen step's compile is the one the run then uses. TensorFlow-free, like the step."""
+Each candidate's step is compiled, run once (caches warm), then timed (the shortest of up to
+`MAX_TIMED_STEPS`), on a copy of the run's state and a batch of the run's shapes; the run's own state and data are untouched.
+`measured_once` keeps one process's measurements, so the runs of one command that share a
+model and shapes (e.g. `spot_jax.spot`'s, or a study's groups) measure once. TensorFlow-free,
+like the step."""
 import time
-from typing import Callable, Dict, Mapping, Sequence
+from typing import Any, Callable, Dict, Hashable, Mapping, Sequence, Tuple
 
 import jax
 import numpy as np
 
-from spot_jax.training.partitioned_step import PartitionedTrainer
-from spot_jax.training.train_step import TrainState
+# prepare(k) -> (step, state): `step(state) -> (state, metrics)` at k microbatches, and a
+# state it may donate.
+Prepare = Callable[[int], Tuple[Callable[[Any], Tuple[Any, Any]], Any]]
 
 
 def batch_like(shapes: Mapping[str, tuple], dtypes: Mapping[str, np.dtype]):
@@ -20,20 +24,40 @@ def batch_like(shapes: Mapping[str, tuple], dtypes: Mapping[str, np.dtype]):
   return {name: np.ones(shape, dtypes[name]) for name, shape in shapes.items()}
 
 
-def seconds_per_step(make_trainer: Callable[[int], PartitionedTrainer],
-                     fresh_state: Callable[[PartitionedTrainer], TrainState], frozen, batch,
-                     rng, candidates: Sequence[int]) -> Dict[int, float]:
-  """{k: seconds of one step at k microbatches} for every candidate `k`."""
+# Each candidate's timed steps: until they add up to MIN_TIMED_S, at most MAX_TIMED_STEPS
+# (one step of Small at SPoT's shapes takes 14-24 s on 2 cores: one is timed; a packed step
+# of the main job's stages 0.5-1 s: two or three, the shortest kept, which is less moved by
+# the rest of the machine than one timing).
+MIN_TIMED_S = 1.0
+MAX_TIMED_STEPS = 3
+
+
+def seconds_per_step(prepare: Prepare, candidates: Sequence[int]) -> Dict[int, float]:
+  """{k: the shortest timed step at k microbatches} for every candidate `k`."""
   seconds = {}
   for k in candidates:
-    trainer = make_trainer(k)
-    state = fresh_state(trainer)  # the step donates it
-    placed = trainer.place(batch, trainer.batch_sharding)
-    state, _ = trainer.step(state, frozen, placed, rng)  # compiles, warms the caches
+    step, state = prepare(k)
+    state, _ = step(state)  # compiles, warms the caches
     jax.block_until_ready(state)
-    start = time.perf_counter()
-    state, metrics = trainer.step(state, frozen, placed, rng)
-    jax.block_until_ready((state, metrics))
-    seconds[k] = time.perf_counter() - start
+    times = []
+    while not times or (sum(times) < MIN_TIMED_S and len(times) < MAX_TIMED_STEPS):
+      start = time.perf_counter()
+      state, metrics = step(state)
+      jax.block_until_ready((state, metrics))
+      times.append(time.perf_counter() - start)
+    seconds[k] = min(times)
     del state
   return seconds
+
+
+_MEASURED: Dict[tuple, Dict[int, float]] = {}
+
+
+def measured_once(key: Hashable, measure: Callable[[Sequence[int]], Dict[int, float]],
+                  candidates: Sequence[int]) -> Dict[int, float]:
+  """`measure(candidates)` once per process for a `key` (the model, mode, prompt length,
+  mesh and batch shapes that decide the step's time)."""
+  key = (key, tuple(candidates))
+  if key not in _MEASURED:
+    _MEASURED[key] = measure(candidates)
+  return _MEASURED[key]

@@ -9,17 +9,19 @@ fit `activation_memory_gb` (per device), from `activation_bytes_per_example`: th
 backward pass of one example needs, counted per layer. tests/training/microbatching_test.py
 holds the count to XLA's own `memory_analysis()` of the compiled step.
 
-On CPU, which split runs fastest depends on the CPU, so a single run whose user set neither
-the number nor the budget measures it (`probe_candidates`, `resolve(probe=...)`): it times one
-step at every split between the one that fits `CPU_BUDGET_GB` and the coarsest within
-`CPU_PROBE_CAP_GB`, and keeps the fastest. Measured (Small, batch 32, 612 + 16 tokens): on 2
-AMD EPYC cores with AVX2 one example per microbatch ran fastest (1.18 examples/s, 1.13 at 2
-examples); on 2 AMD EPYC cores with AVX-512 two examples ran about 1.5x faster than one (2.2-2.3
-against 1.4-1.5 examples/s; there XLA's YNNPACK reductions are slow on arrays whose leading
-dimension is 1).
+On CPU, which split runs fastest depends on the CPU, so a run (one, or a packed group) whose
+user set neither the number nor the budget measures it (`probe_candidates`,
+`resolve(probe=...)`): it times one step at every split from the coarsest within
+`CPU_PROBE_CAP_GB` to one row per microbatch, and keeps the fastest. Measured (Small, batch
+32, 612 + 16 tokens): on 2 AMD EPYC cores with AVX2 one example per microbatch ran fastest
+(1.18 examples/s, 1.13 at 2 examples); on 2 AMD EPYC cores with AVX-512 two examples ran
+about 1.5x faster than one (2.2-2.3 against 1.4-1.5 examples/s; there XLA's YNNPACK
+reductions are slow on arrays whose leading dimension is 1). The main job's packed stages
+(rows of 14 or 63 tiny examples) ran fastest at 8 microbatches on both kinds of CPU.
 """
 import json
 import logging
+import math
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -41,6 +43,15 @@ ACCELERATOR_BUDGET_FRACTION = 0.6
 # shapes it times 2 and 1 examples per microbatch (1.6 and 1.4 GB of peak memory in all;
 # PEFT's fastest setting there took 2.2 GB).
 CPU_PROBE_CAP_GB = 1.0
+# Measured steps within this fraction of the shortest count as equally fast (the same
+# command's step time moved 3-11% between runs on the machines measured), so a rerun on the
+# same machine takes the same split unless a timing crosses this margin.
+TIMING_TOLERANCE = 0.1
+# A run measures only when it is long enough to win the time back: each candidate costs a
+# compile and two to four steps (about seven steps' time in the main job's source stage),
+# and the best split measured saved at most a third of a step (1.5x), so about 20 steps per
+# candidate. Shorter runs take the budget's split.
+PROBE_MIN_STEPS_PER_CANDIDATE = 20
 _GB = 2**30
 RECORD_FILE = "microbatching.json"
 
@@ -131,34 +142,45 @@ def probe_candidates(batch_per_device: int, bytes_per_example: int,
                      budget_gb: Optional[float] = None, device=None) -> List[int]:
   """The splits a run times before choosing (`resolve(probe=...)`), coarsest first: every
   divisor of the per-device batch from the fewest microbatches within `CPU_PROBE_CAP_GB` to
-  the fewest within `CPU_BUDGET_GB`. Empty when there is nothing to measure: a budget the user
-  set (a hard limit), an accelerator (its fit is already its coarsest split), or a batch
-  whose activations fit `CPU_BUDGET_GB` in one piece."""
+  one row per microbatch (finer splits need less memory, and on some CPUs run faster: the
+  main job's packed stages ran 1.4-1.6x faster at 8 microbatches than at the 2 or 4 that fit
+  `CPU_BUDGET_GB`). Empty when there is nothing to measure: a budget the user set (a hard
+  limit), an accelerator (its fit is already its coarsest split), or a batch whose
+  activations fit `CPU_BUDGET_GB` in one piece (it is not split)."""
   import jax  # pylint: disable=g-import-not-at-top
   device = device or jax.devices()[0]
   if budget_gb is not None or device.platform != "cpu":
     return []
-  finest = choose_num_microbatches(batch_per_device, bytes_per_example, CPU_BUDGET_GB)
-  if finest == 1:
+  if choose_num_microbatches(batch_per_device, bytes_per_example, CPU_BUDGET_GB) == 1:
     return []
   coarsest = choose_num_microbatches(batch_per_device, bytes_per_example, CPU_PROBE_CAP_GB)
-  return [k for k in range(coarsest, finest + 1) if batch_per_device % k == 0]
+  return [k for k in range(coarsest, batch_per_device + 1) if batch_per_device % k == 0]
 
 
-def fastest(seconds_per_step: Dict[int, float]) -> int:
-  """The split of the shortest step (the finer one, less memory, when two tie exactly)."""
-  return min(seconds_per_step, key=lambda k: (seconds_per_step[k], -k))
+def fastest(seconds_per_step: Dict[int, float], preferred: Optional[int] = None) -> int:
+  """The split to train with, from measured seconds per step: among the splits within
+  `TIMING_TOLERANCE` of the shortest step, `preferred` (the budget's split) if it is one of
+  them, else the one nearest it (by factors of two; the finer when two are as near, or with
+  no `preferred`: the finest, least memory)."""
+  shortest = min(seconds_per_step.values())
+  near = [k for k, s in seconds_per_step.items() if s <= shortest * (1 + TIMING_TOLERANCE)]
+  if preferred is None:
+    return max(near)
+  return min(near, key=lambda k: (abs(math.log2(k / preferred)), -k))
 
 
 def resolve(model_dir: str, config: T5Config, batch_per_device: int, encoder_length: int,
             decoder_length: int, budget_gb: Optional[float] = None,
             examples_per_row: int = 1,
-            probe: Optional[Callable[[Sequence[int]], Dict[int, float]]] = None) -> int:
+            probe: Optional[Callable[[Sequence[int]], Dict[int, float]]] = None,
+            train_steps: Optional[int] = None) -> int:
   """The number of microbatches of a run whose settings leave it to us: the one recorded in
   `model_dir/RECORD_FILE` when the run is resumed (the same split, so the same dropout masks
   and sums), else the measured or `fit(...)`'s, recorded. `probe(candidates)` gives seconds
   per step of each candidate split (`microbatch_probe.seconds_per_step`); it is called when
-  `probe_candidates` has more than one (a CPU, no budget set), and the fastest is taken."""
+  `probe_candidates` has more than one (a CPU, no budget set) and the run's `train_steps`
+  (None: a long run) are at least `PROBE_MIN_STEPS_PER_CANDIDATE` per candidate, and
+  `fastest(seconds, fit's split)` is taken."""
   path = os.path.join(model_dir, RECORD_FILE)
   if os.path.exists(path):
     with open(path) as f:
@@ -172,19 +194,22 @@ def resolve(model_dir: str, config: T5Config, batch_per_device: int, encoder_len
   per_example = activation_bytes_per_example(config, encoder_length, decoder_length)
   candidates = (probe_candidates(batch_per_device, per_example * examples_per_row, budget_gb)
                 if probe is not None else [])
+  if train_steps is not None and train_steps < PROBE_MIN_STEPS_PER_CANDIDATE * len(candidates):
+    candidates = []  # too short a run to win the measurement's time back
+  budget = default_budget_gb() if budget_gb is None else budget_gb
+  k = by_budget = fit(config, batch_per_device, encoder_length, decoder_length, budget,
+                      examples_per_row)
   if len(candidates) > 1:
     seconds = probe(candidates)
-    k = fastest(seconds)
+    k = fastest(seconds, by_budget)
     budget = CPU_PROBE_CAP_GB
-    logging.info("num_microbatches=%d: the fastest step of %s (seconds per step, measured)", k,
-                 {m: round(s, 4) for m, s in seconds.items()})
-  else:
-    budget = default_budget_gb() if budget_gb is None else budget_gb
-    k = fit(config, batch_per_device, encoder_length, decoder_length, budget, examples_per_row)
+    logging.info("num_microbatches=%d: measured %s seconds per step (the budget's split: %d)",
+                 k, {m: round(s, 4) for m, s in seconds.items()}, by_budget)
   record = {"num_microbatches": k, "activation_memory_gb": budget,
             "activation_bytes_per_example": per_example,
             "batch_per_device": batch_per_device, "examples_per_row": examples_per_row}
   if len(candidates) > 1:
     record["probe_seconds_per_step"] = {str(m): s for m, s in seconds.items()}
+    record["budget_num_microbatches"] = by_budget
   atomic_files.write_atomically(path, (json.dumps(record, indent=1) + "\n").encode())
   return k

@@ -33,7 +33,7 @@ from spot_jax.model import checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import initializers
-from spot_jax.training import (checkpointing, data, loop, microbatching,
+from spot_jax.training import (checkpointing, data, loop, microbatch_probe, microbatching,
                                optimizer as optimizer_lib)
 from spot_jax.training.evaluator import MixedPromptPredictor, Validator, make_decode_fn
 from spot_jax.training.packed_step import jitted_step
@@ -84,9 +84,13 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
   in task, seed and init. Restarted, the group resumes from its runs' latest checkpoint
   (all runs must be at the same step) and continues exactly.
 
-  `num_microbatches=None` splits each run's batch into the fewest slices whose packed
-  activations (N runs' examples per slice) fit `activation_memory_gb`, as `trainer.train`
-  chooses for one run; the choice is recorded in the first run's directory.
+  `num_microbatches=None` splits each run's batch as `trainer.train` splits one run's, a
+  packed row being N examples (one of each run): into the fewest slices whose activations
+  fit `activation_memory_gb`, or, on CPU with neither given and a packed batch that needs
+  splitting, as measured fastest on this CPU (`microbatch_probe`: the packed step timed at
+  each candidate split, once per process for a model, group size and shape). The choice is
+  recorded in the first run's directory, so a resumed group repeats it. With dropout off (the
+  main job's backbone) the split changes only the order of the float sums.
   """
   runs = [dataclasses.replace(r, model_dir=paths.absolute(r.model_dir)) for r in runs]
   with contextlib.ExitStack() as locks:  # one process per run directory
@@ -127,11 +131,6 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
                                    split=eval_split)
     for d in dirs:
       os.makedirs(d, exist_ok=True)
-    if num_microbatches is None:  # a packed row is N examples, one of each run
-      num_microbatches = microbatching.resolve(
-          dirs[0], model_config, batch_size, task_feature_lengths["inputs"] + prompt_length,
-          task_feature_lengths["targets"], activation_memory_gb, examples_per_row=len(runs))
-
     model_params = checkpoints.load_frozen_model(initial_checkpoint, model_config, runs[0].seed)
     frozen = jax.tree.map(jnp.asarray, model_params)
     embedding = model_params["token_embedder"]["embedding"]
@@ -146,9 +145,29 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
     states = jax.vmap(lambda p: init_state(p, tx))(jnp.stack(prompts))
 
     keys = list(dict.fromkeys((r.mixture_or_task_name, r.seed) for r in runs))
-    iterators = {k: iter(data.train_dataset(k[0], task_feature_lengths=task_feature_lengths,
-                                            batch_size=batch_size, split=train_split,
-                                            seed=k[1], use_cached=use_cached)) for k in keys}
+    datasets = {k: data.train_dataset(k[0], task_feature_lengths=task_feature_lengths,
+                                      batch_size=batch_size, split=train_split, seed=k[1],
+                                      use_cached=use_cached) for k in keys}
+    steps = {}  # the packed step per split; the probe's compile is the one the runs use
+    step_at = lambda k: steps.setdefault(k, jitted_step(model_config, tx, k))
+    if num_microbatches is None:  # a packed row is N examples, one of each run
+      spec = datasets[keys[0]].element_spec
+      batch = microbatch_probe.batch_like(
+          {k: (len(runs),) + tuple(v.shape) for k, v in spec.items()},
+          {k: v.dtype.as_numpy_dtype for k, v in spec.items()})
+
+      def prepare(k):  # the packed step at k microbatches, on a copy of the states
+        fn = step_at(k)
+        return (lambda s: fn(s, frozen, batch, step_keys[0])), jax.tree.map(jnp.copy, states)
+      num_microbatches = microbatching.resolve(
+          dirs[0], model_config, batch_size, task_feature_lengths["inputs"] + prompt_length,
+          task_feature_lengths["targets"], activation_memory_gb, examples_per_row=len(runs),
+          train_steps=train_steps, probe=functools.partial(
+              microbatch_probe.measured_once,
+              ("packed", model_config, prompt_length,
+               tuple((k, v.shape) for k, v in batch.items())),
+              functools.partial(microbatch_probe.seconds_per_step, prepare)))
+    iterators = {k: iter(ds) for k, ds in datasets.items()}
     owner = {k: next(i for i, r in enumerate(runs) if (r.mixture_or_task_name, r.seed) == k)
              for k in keys}
     ckpts = [checkpointing.RunCheckpointer(d, keep=keep_checkpoints) for d in dirs]
@@ -187,7 +206,7 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
                                  num_examples=num_eval_examples, use_cached=use_cached)
                     for t in tasks}
     packed = _PackedRuns(runs, metas, states, frozen, iterators, owner, step_keys[0], ckpts,
-                         validators, jitted_step(model_config, tx, num_microbatches),
+                         validators, step_at(num_microbatches),
                          make_decode_fn(model_config, max_length=task_feature_lengths["targets"]),
                          eval_batch_size or batch_size)
     outcome = loop.run(packed, train_steps=train_steps, batch_size=batch_size,

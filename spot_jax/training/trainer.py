@@ -188,16 +188,19 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
       batch = microbatch_probe.batch_like({k: tuple(v.shape) for k, v in spec.items()},
                                           {k: v.dtype.as_numpy_dtype for k, v in spec.items()})
       prompt_tokens = trains.prompt_tokens(prompt_length, source_prompt)
+      def prepare(k):  # the run's own step at k microbatches, on a fresh state
+        t = make_trainer(num_microbatches=k)
+        placed = t.place(batch, t.batch_sharding)
+        return (lambda s: t.step(s, frozen, placed, step_rng)), t.init_state(trainable)
       num_microbatches = microbatching.resolve(
           model_dir, model_config, batch_size // mesh.shape["data"],
           task_feature_lengths["inputs"] + prompt_tokens, task_feature_lengths["targets"],
-          activation_memory_gb,
+          activation_memory_gb, train_steps=train_steps,
           probe=functools.partial(
-              _measured_once, (model_config, mode, prompt_tokens, tuple(mesh.shape.items()),
-                               tuple((k, v.shape) for k, v in batch.items())),
-              functools.partial(microbatch_probe.seconds_per_step,
-                                lambda k: make_trainer(num_microbatches=k),
-                                lambda t: t.init_state(trainable), frozen, batch, step_rng)))
+              microbatch_probe.measured_once,
+              (model_config, mode, prompt_tokens, tuple(mesh.shape.items()),
+               tuple((k, v.shape) for k, v in batch.items())),
+              functools.partial(microbatch_probe.seconds_per_step, prepare)))
       trainer = make_trainer(num_microbatches=num_microbatches)
     state = trainer.init_state(trainable)
     iterator = iter(ds)
@@ -230,18 +233,6 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
             "history": outcome.histories[0], "data": data_report,
             "num_microbatches": num_microbatches, "wall_seconds": outcome.wall_seconds,
             "final_state": one.state}
-
-
-_MEASURED: Dict[tuple, Dict[int, float]] = {}
-
-
-def _measured_once(key, measure, candidates):
-  """`measure(candidates)` once per process for a model, mode, prompt length, mesh and batch
-  shape: the runs of one command (e.g. `spot_jax.spot`'s sources and targets) share it."""
-  key = (key, tuple(candidates))
-  if key not in _MEASURED:
-    _MEASURED[key] = measure(candidates)
-  return _MEASURED[key]
 
 
 class _OneRun(loop.Runs):

@@ -120,7 +120,7 @@ def test_the_default_path_times_the_trainers_candidate_splits(monkeypatch, capsy
                     "--prompt_length", "3", "--roofline_n", "0"])
   seconds = {int(k): v for k, v in out["microbatch_probe_s"].items()}
   assert set(seconds) == {2, 4} and all(v > 0 for v in seconds.values())
-  assert out["microbatches"] == microbatching.fastest(seconds)
+  assert out["microbatches"] == microbatching.fastest(seconds, 4)  # 4: the budget's split
   assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == out
   # A split or a budget given: nothing to measure.
   out = bench.main(["--size", "tiny", "--steps", "1", "--warmup", "0", "--batch", "4",

@@ -168,3 +168,57 @@ def test_one_packed_update_is_each_runs_own_update(toy_backbone, num_microbatche
     for key in ("loss", "accuracy", "grad_norm"):
       # Summing microbatches adds float32 reassociation (seen: 1.4e-6 relative).
       np.testing.assert_allclose(metrics[key][i], m[key], rtol=1e-6 * num_microbatches ** 2)
+
+
+@pytest.mark.slow
+def test_a_packed_group_on_cpu_measures_its_split_and_a_resume_repeats_it(toy_backbone,
+                                                                         tmp_path, monkeypatch):
+  """With no split or budget given, a packed group whose batch needs splitting times its
+  packed step at each candidate split (from the coarsest within the probe's cap to one row
+  of the group's examples per microbatch) and trains with the fastest; the record keeps the
+  choice and the times, and the resumed group repeats the split without measuring, bit for
+  bit, as does another group of the same shapes in the same process. (The CPU budget and
+  the probe's cap are shrunk so the toy model needs splitting: 2 rows of 8 fit the budget,
+  4 the cap.)"""
+  import json
+  from spot_jax.training import microbatch_probe, microbatching
+  toy.register()
+  config = toy_backbone[0]
+  row = len(RUNS) * microbatching.activation_bytes_per_example(
+      config, LENGTHS["inputs"] + 4, LENGTHS["targets"])
+  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 2.5 * row / 2**30)
+  monkeypatch.setattr(microbatching, "CPU_PROBE_CAP_GB", 4.5 * row / 2**30)
+  monkeypatch.setattr(microbatching, "PROBE_MIN_STEPS_PER_CANDIDATE", 0)  # 1- and 2-step runs
+  monkeypatch.setattr(microbatch_probe, "_MEASURED", {})
+  timed, measure = [], microbatch_probe.seconds_per_step
+
+  def counting(*args):
+    timed.append(list(args[-1]))
+    return measure(*args)
+  monkeypatch.setattr(microbatch_probe, "seconds_per_step", counting)
+  common = lambda steps: dict(_common(toy_backbone, steps), eval_period=0, log_period=1,
+                              prompt_save_steps=())
+  cut = _runs(tmp_path / "cut")
+  multi_prompt.train_prompts(cut, **common(2))
+  assert timed == [[2, 4, 8]]
+  record = json.loads(open(os.path.join(cut[0].model_dir, microbatching.RECORD_FILE)).read())
+  seconds = {int(k): v for k, v in record["probe_seconds_per_step"].items()}
+  assert set(seconds) == {2, 4, 8} and all(v > 0 for v in seconds.values())
+  chosen = record["num_microbatches"]
+  assert record["budget_num_microbatches"] == 4 and record["examples_per_row"] == len(RUNS)
+  assert chosen == microbatching.fastest(seconds, 4)
+  resumed = multi_prompt.train_prompts(cut, **common(4))
+  assert timed == [[2, 4, 8]]
+  full = multi_prompt.train_prompts(_runs(tmp_path / "full"), num_microbatches=chosen,
+                                    **common(4))
+  for a, b in zip(resumed, full):
+    losses = lambda out: [h["loss"] for h in out["history"] if "loss" in h]
+    assert losses(a) == losses(b)[2:] and len(losses(a)) == 2
+    np.testing.assert_array_equal(
+        prompt_files.load_prompt_array(os.path.join(a["model_dir"], "prompts", "final")),
+        prompt_files.load_prompt_array(os.path.join(b["model_dir"], "prompts", "final")))
+  other = _runs(tmp_path / "other")
+  multi_prompt.train_prompts(other, **common(1))
+  assert timed == [[2, 4, 8]]
+  assert json.loads(open(os.path.join(other[0].model_dir, microbatching.RECORD_FILE)).read())[
+      "probe_seconds_per_step"] == record["probe_seconds_per_step"]

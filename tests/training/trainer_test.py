@@ -144,6 +144,7 @@ def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypa
                                                            LENGTHS["targets"])
   monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 1.5 * per_example / 2**30)
   monkeypatch.setattr(microbatching, "CPU_PROBE_CAP_GB", 2.5 * per_example / 2**30)
+  monkeypatch.setattr(microbatching, "PROBE_MIN_STEPS_PER_CANDIDATE", 0)  # 1- and 2-step runs
   timed = []
   measure = microbatch_probe.seconds_per_step
 
@@ -151,7 +152,7 @@ def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypa
     timed.append(args[-1])
     return measure(*args)
   monkeypatch.setattr(microbatch_probe, "seconds_per_step", counting)
-  monkeypatch.setattr(trainer, "_MEASURED", {})
+  monkeypatch.setattr(microbatch_probe, "_MEASURED", {})
   kwargs = dict(mixture_or_task_name="toy_parity_prefixed", task_feature_lengths=LENGTHS,
                 model_config=CONFIG.replace(dropout_rate=0.1), initial_checkpoint=None,
                 prompt_length=4, batch_size=8, log_period=1, checkpoint_period=2,
@@ -162,7 +163,8 @@ def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypa
   record = json.loads((tmp_path / "cut" / microbatching.RECORD_FILE).read_text())
   seconds = {int(k): v for k, v in record["probe_seconds_per_step"].items()}
   assert set(seconds) == {4, 8} and all(v > 0 for v in seconds.values())
-  assert first["num_microbatches"] == record["num_microbatches"] == microbatching.fastest(seconds)
+  assert first["num_microbatches"] == record["num_microbatches"] == microbatching.fastest(
+      seconds, record["budget_num_microbatches"])
   resumed = trainer.train(model_dir=cut, train_steps=4, **kwargs)
   assert timed == [[4, 8]] and resumed["num_microbatches"] == first["num_microbatches"]
   full = trainer.train(model_dir=str(tmp_path / "full"), train_steps=4,
