@@ -11,8 +11,10 @@ holds the count to XLA's own `memory_analysis()` of the compiled step.
 
 On CPU, which split runs fastest depends on the CPU, so a run (one, or a packed group) whose
 user set neither the number nor the budget measures it (`probe_candidates`,
-`resolve(probe=...)`): it times one step at every split from the coarsest within
-`CPU_PROBE_CAP_GB` to one row per microbatch, and keeps the fastest. Measured (Small, batch
+`resolve(probe=...)`): it times its step at every split from the coarsest within
+`CPU_PROBE_CAP_GB` to one row per microbatch and keeps the fastest (`fastest`: the budget's
+split unless another is more than `TIMING_TOLERANCE` faster), when the run is long enough to
+win the time back (`PROBE_MIN_STEPS_PER_CANDIDATE`). Measured (Small, batch
 32, 612 + 16 tokens): on 2 AMD EPYC cores with AVX2 one example per microbatch ran fastest
 (1.18 examples/s, 1.13 at 2 examples); on 2 AMD EPYC cores with AVX-512 two examples ran
 about 1.5x faster than one (2.2-2.3 against 1.4-1.5 examples/s; there XLA's YNNPACK
