@@ -442,7 +442,7 @@ def side_by_side(args, argv) -> dict:
   base = _flags_without(argv, "--pairs", "--roofline_n", "--reference")
   measure = lambda: {r: (matmul_gflops(r, args.roofline_n, args.dtype) if args.roofline_n
                          else None) for r in ("jax", "peft")}
-  rates = start = measure()
+  start = measure()
   peft_best = best_peft(args, [*base, "--reference", "peft"])
   runs = []
   for _ in range(args.pairs):

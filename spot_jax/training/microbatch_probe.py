@@ -3,7 +3,8 @@ the split that is fastest on its own CPU (`microbatching.resolve(probe=...)`): o
 partitioned step (`trainer.train`) or a packed group's (`multi_prompt.train_prompts`).
 
 Each candidate's step is compiled, run once (caches warm), then timed (the shortest of up to
-`MAX_TIMED_STEPS`), on a copy of the run's state and a batch of the run's shapes; the run's own state and data are untouched.
+`MAX_TIMED_STEPS`), on a copy of the run's state and a batch of the run's shapes; the run's
+own state and data are untouched.
 `measured_once` keeps one process's measurements, so the runs of one command that share a
 model and shapes (e.g. `spot_jax.spot`'s, or a study's groups) measure once. TensorFlow-free,
 like the step."""
@@ -18,10 +19,17 @@ import numpy as np
 Prepare = Callable[[int], Tuple[Callable[[Any], Tuple[Any, Any]], Any]]
 
 
-def batch_like(shapes: Mapping[str, tuple], dtypes: Mapping[str, np.dtype]):
-  """A batch of these shapes and dtypes, every token 1 and every loss weight 1 (a step's time
-  does not depend on the values)."""
-  return {name: np.ones(shape, dtypes[name]) for name, shape in shapes.items()}
+def batch_from_spec(element_spec: Mapping[str, Any], lead: tuple = ()):
+  """A batch of a dataset's `element_spec` (tf.TensorSpecs, read by attribute: no TensorFlow
+  import here), each array with `lead` dimensions in front (a packed group's runs); every
+  token 1 and every loss weight 1 (a step's time does not depend on the values)."""
+  return {k: np.ones(lead + tuple(v.shape), v.dtype.as_numpy_dtype)
+          for k, v in element_spec.items()}
+
+
+def shapes_key(batch: Mapping[str, np.ndarray]) -> tuple:
+  """The batch's part of a `measured_once` key: its arrays' names and shapes."""
+  return tuple((k, v.shape) for k, v in batch.items())
 
 
 # Each candidate's timed steps: until they add up to MIN_TIMED_S, at most MAX_TIMED_STEPS

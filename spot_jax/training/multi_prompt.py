@@ -151,10 +151,7 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
     steps = {}  # the packed step per split; the probe's compile is the one the runs use
     step_at = lambda k: steps.setdefault(k, jitted_step(model_config, tx, k))
     if num_microbatches is None:  # a packed row is N examples, one of each run
-      spec = datasets[keys[0]].element_spec
-      batch = microbatch_probe.batch_like(
-          {k: (len(runs),) + tuple(v.shape) for k, v in spec.items()},
-          {k: v.dtype.as_numpy_dtype for k, v in spec.items()})
+      batch = microbatch_probe.batch_from_spec(datasets[keys[0]].element_spec, (len(runs),))
 
       def prepare(k):  # the packed step at k microbatches, on a copy of the states
         fn = step_at(k)
@@ -164,8 +161,7 @@ def train_prompts(runs: Sequence[PromptRun], *, task_feature_lengths: Mapping[st
           task_feature_lengths["targets"], activation_memory_gb, examples_per_row=len(runs),
           train_steps=train_steps, probe=functools.partial(
               microbatch_probe.measured_once,
-              ("packed", model_config, prompt_length,
-               tuple((k, v.shape) for k, v in batch.items())),
+              ("packed", model_config, prompt_length, microbatch_probe.shapes_key(batch)),
               functools.partial(microbatch_probe.seconds_per_step, prepare)))
     iterators = {k: iter(ds) for k, ds in datasets.items()}
     owner = {k: next(i for i, r in enumerate(runs) if (r.mixture_or_task_name, r.seed) == k)

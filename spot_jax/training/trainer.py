@@ -185,9 +185,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
                             batch_size=batch_size, split=train_split, seed=seed,
                             use_cached=use_cached)
     if num_microbatches is None:
-      spec = ds.element_spec
-      batch = microbatch_probe.batch_like({k: tuple(v.shape) for k, v in spec.items()},
-                                          {k: v.dtype.as_numpy_dtype for k, v in spec.items()})
+      batch = microbatch_probe.batch_from_spec(ds.element_spec)
       prompt_tokens = trains.prompt_tokens(prompt_length, source_prompt)
       def prepare(k):  # the run's own step at k microbatches, on a fresh state
         t = make_trainer(num_microbatches=k)
@@ -200,7 +198,7 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
           probe=functools.partial(
               microbatch_probe.measured_once,
               (model_config, mode, prompt_tokens, tuple(mesh.shape.items()),
-               tuple((k, v.shape) for k, v in batch.items())),
+               microbatch_probe.shapes_key(batch)),
               functools.partial(microbatch_probe.seconds_per_step, prepare)))
       trainer = make_trainer(num_microbatches=num_microbatches)
     state = trainer.init_state(trainable)
