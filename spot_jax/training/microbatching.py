@@ -11,15 +11,16 @@ holds the count to XLA's own `memory_analysis()` of the compiled step.
 
 On CPU, which split runs fastest depends on the CPU, so a run (one, or a packed group) whose
 user set neither the number nor the budget measures it (`probe_candidates`,
-`resolve(probe=...)`): it times its step at every split from the coarsest within
-`CPU_PROBE_CAP_GB` to one row per microbatch and keeps the fastest (`fastest`: the budget's
-split unless another is more than `TIMING_TOLERANCE` faster), when the run is long enough to
-win the time back (`PROBE_MIN_STEPS_PER_CANDIDATE`). Measured (Small, batch
-32, 612 + 16 tokens): on 2 AMD EPYC cores with AVX2 one example per microbatch ran fastest
-(1.18 examples/s, 1.13 at 2 examples); on 2 AMD EPYC cores with AVX-512 two examples ran
-about 1.5x faster than one (2.2-2.3 against 1.4-1.5 examples/s; there XLA's YNNPACK
-reductions are slow on arrays whose leading dimension is 1). The main job's packed stages
-(rows of 14 or 63 tiny examples) ran fastest at 8 microbatches on both kinds of CPU.
+`resolve(probe=...)`): it times its step at every split from the budget's down to one row
+per microbatch (never coarser: the budget is a memory ceiling, and the probe's own steps
+stay under it) and keeps the fastest (`fastest`: the budget's split unless another is more
+than `TIMING_TOLERANCE` faster), when the run is long enough to win the time back
+(`PROBE_MIN_STEPS_PER_CANDIDATE`). Measured (Small, batch 32, 612 + 16 tokens): on 2 AMD
+EPYC cores with AVX2 one example per microbatch ran fastest (1.18 examples/s, 1.13 at 2
+examples); with AVX-512 one example ran 1-16% slower than two (1.9-2.1 against 2.2-2.3
+examples/s, one sitting) once attention stopped handing XLA a softmax with a unit batch
+dimension (layers.py), at 1.3 against 1.7 GB of peak memory. The main job's packed stages (rows of 14 or 63 tiny examples)
+ran fastest at 4-8 microbatches, finer than their budget's 2.
 """
 import json
 import logging
@@ -35,16 +36,11 @@ from spot_jax.model.config import T5Config
 # faster the smaller its microbatches, down to one example (1.18 examples/s at 1 example per
 # microbatch, 1.13 at 2, 1.08 at 4, 1.03 at 8, 0.88 at 16), as one layer's attention scores
 # then stay in the cache; peak memory fell from 7.2 GB to 1.4 GB. A whole small batch of a
-# small model still fits. Other CPUs differ: a single run measures (the probe above). On an
+# small model still fits. Other CPUs differ: a run measures the finer splits (the probe above). On an
 # accelerator, which needs large microbatches to be busy, this fraction of its memory (the
 # rest: weights, optimizer state, XLA's workspace).
 CPU_BUDGET_GB = 0.5
 ACCELERATOR_BUDGET_FRACTION = 0.6
-# The most activations the probe may choose on CPU when the user set no budget: a memory bound
-# (the coarsest split it times; twice CPU_BUDGET_GB), not a speed setting. At Small's SPoT
-# shapes it times 2 and 1 examples per microbatch (1.6 and 1.4 GB of peak memory in all;
-# PEFT's fastest setting there took 2.2 GB).
-CPU_PROBE_CAP_GB = 1.0
 # Measured steps within this fraction of the shortest count as equally fast (the same
 # command's step time moved 3-11% between runs on the machines measured), so a rerun on the
 # same machine takes the same split unless a timing crosses this margin.
@@ -143,19 +139,20 @@ def fit(config: T5Config, batch_per_device: int, encoder_length: int, decoder_le
 def probe_candidates(batch_per_device: int, bytes_per_example: int,
                      budget_gb: Optional[float] = None, device=None) -> List[int]:
   """The splits a run times before choosing (`resolve(probe=...)`), coarsest first: every
-  divisor of the per-device batch from the fewest microbatches within `CPU_PROBE_CAP_GB` to
-  one row per microbatch (finer splits need less memory, and on some CPUs run faster: the
-  main job's packed stages ran 1.4-1.6x faster at 8 microbatches than at the 2 or 4 that fit
-  `CPU_BUDGET_GB`). Empty when there is nothing to measure: a budget the user set (a hard
-  limit), an accelerator (its fit is already its coarsest split), or a batch whose
-  activations fit `CPU_BUDGET_GB` in one piece (it is not split)."""
+  divisor of the per-device batch from the fewest microbatches within `CPU_BUDGET_GB` to one
+  row per microbatch (finer splits need less memory, and on some CPUs run faster: the main
+  job's packed stages ran 1.4-1.6x faster at 8 microbatches than at the 2 or 4 that fit
+  `CPU_BUDGET_GB`). Never coarser than the budget's: the probe's steps, like the run's, stay
+  within it. Empty when there is nothing to measure: a budget the user set (a hard limit),
+  an accelerator (its fit is already its coarsest split), or a batch whose activations fit
+  `CPU_BUDGET_GB` in one piece (it is not split)."""
   import jax  # pylint: disable=g-import-not-at-top
   device = device or jax.devices()[0]
   if budget_gb is not None or device.platform != "cpu":
     return []
-  if choose_num_microbatches(batch_per_device, bytes_per_example, CPU_BUDGET_GB) == 1:
+  coarsest = choose_num_microbatches(batch_per_device, bytes_per_example, CPU_BUDGET_GB)
+  if coarsest == 1:
     return []
-  coarsest = choose_num_microbatches(batch_per_device, bytes_per_example, CPU_PROBE_CAP_GB)
   return [k for k in range(coarsest, batch_per_device + 1) if batch_per_device % k == 0]
 
 
@@ -204,7 +201,6 @@ def resolve(model_dir: str, config: T5Config, batch_per_device: int, encoder_len
   if len(candidates) > 1:
     seconds = probe(candidates)
     k = fastest(seconds, by_budget)
-    budget = CPU_PROBE_CAP_GB
     logging.info("num_microbatches=%d: measured %s seconds per step (the budget's split: %d)",
                  k, {m: round(s, 4) for m, s in seconds.items()}, by_budget)
   record = {"num_microbatches": k, "activation_memory_gb": budget,

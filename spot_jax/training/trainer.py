@@ -85,8 +85,8 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
   `num_microbatches=None` splits each batch into the fewest microbatches whose activations fit
   `activation_memory_gb` per device (None: `microbatching.default_budget_gb()`, 0.5 GB on CPU);
   on CPU with neither given, a batch that needs splitting is split as measured fastest on this
-  CPU (`microbatching.probe_candidates`: its step timed at each split within 1 GB of
-  activations, `microbatch_probe`; a run of fewer than 20 steps per candidate keeps the
+  CPU (`microbatching.probe_candidates`: its step timed at the budget's split and each finer
+  one, `microbatch_probe`; a run of fewer than 20 steps per candidate keeps the
   budget's split). The choice is kept in `model_dir/microbatching.json`, so a resumed run
   repeats it.
 

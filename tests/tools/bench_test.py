@@ -115,19 +115,18 @@ def test_packed_runs_and_the_main_jobs_model_are_checked_flags(capsys):
 def test_the_default_path_times_the_trainers_candidate_splits(monkeypatch, capsys):
   """Without --microbatches or a budget, bench takes spot_jax.train's split as the trainer
   does on CPU: each candidate's step timed (microbatch_probe), the fastest kept and printed
-  with the times. (The CPU budget and cap are shrunk so the tiny model needs splitting: 1 or
-  2 examples of 4 per microbatch.)"""
+  with the times. (The CPU budget is shrunk so the tiny model needs splitting: 2 examples of 4
+  per microbatch fit it; the probe times that and 1.)"""
   bench = bench_module()
   from spot_jax.training import microbatching
   per_example = microbatching.activation_bytes_per_example(get_config("tiny"), 16 + 3, 4)
-  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 1.5 * per_example / 2**30)
-  monkeypatch.setattr(microbatching, "CPU_PROBE_CAP_GB", 2.5 * per_example / 2**30)
+  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 2.5 * per_example / 2**30)
   out = bench.main(["--size", "tiny", "--steps", "1", "--warmup", "0", "--batch", "4",
                     "--inputs", "16", "--targets", "4", "--mode", "prompt",
                     "--prompt_length", "3", "--roofline_n", "0"])
   seconds = {int(k): v for k, v in out["microbatch_probe_s"].items()}
   assert set(seconds) == {2, 4} and all(v > 0 for v in seconds.values())
-  assert out["microbatches"] == microbatching.fastest(seconds, 4)  # 4: the budget's split
+  assert out["microbatches"] == microbatching.fastest(seconds, 2)  # 2: the budget's split
   assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == out
   # A split or a budget given: nothing to measure.
   out = bench.main(["--size", "tiny", "--steps", "1", "--warmup", "0", "--batch", "4",

@@ -86,30 +86,37 @@ def test_resumed_run_repeats_the_recorded_choice(tmp_path):
     microbatching.resolve(str(tmp_path), CONFIG, 32, 612, 16)
 
 
-def test_on_cpu_the_probe_times_the_splits_from_its_cap_to_one_row():
-  """Small at SPoT's shapes: 1 example per microbatch fits the CPU budget, 2 fit the probe's
-  cap, so both are timed. Nothing is timed where there is nothing to choose."""
+def test_on_cpu_the_probe_times_the_splits_from_the_budgets_to_one_row():
+  """The probe times the budget's split and every finer one, never a coarser one (the budget
+  is a memory ceiling for the probe's steps too). Small at SPoT's shapes: 1 example per
+  microbatch fits the CPU budget, so there is nothing to choose. Nothing is timed where there
+  is nothing to choose."""
   import types
   from spot_jax.model.config import get_config
   per_example = microbatching.activation_bytes_per_example(get_config("small"), 612, 16)
-  assert microbatching.probe_candidates(32, per_example) == [16, 32]
+  assert microbatching.choose_num_microbatches(32, per_example, microbatching.CPU_BUDGET_GB) == 32
+  assert microbatching.probe_candidates(32, per_example) == [32]
+  assert microbatching.probe_candidates(32, per_example // 2) == [16, 32]
   assert microbatching.probe_candidates(32, per_example, budget_gb=0.5) == []  # the user's
   gpu = types.SimpleNamespace(platform="gpu")
   assert microbatching.probe_candidates(32, per_example, device=gpu) == []
   tiny = microbatching.activation_bytes_per_example(CONFIG, 84, 8)
   assert microbatching.probe_candidates(16, tiny) == []  # the batch fits whole
-  # Finer splits than the budget's are timed too, down to one row per microbatch (a packed
-  # row of many runs' examples): 4 rows fit the budget, 8 the cap.
+  # Finer splits than the budget's are timed, down to one row per microbatch (a packed row of
+  # many runs' examples): 4 rows fit the budget.
   row = int(0.12 * 2**30)
   assert microbatching.choose_num_microbatches(16, row, microbatching.CPU_BUDGET_GB) == 4
-  assert microbatching.probe_candidates(16, row) == [2, 4, 8, 16]
+  assert microbatching.probe_candidates(16, row) == [4, 8, 16]
 
 
 @pytest.mark.parametrize("seconds,chosen", [({16: 1.0, 32: 1.5}, 16), ({16: 1.5, 32: 1.0}, 32),
-                                            ({16: 1.0, 32: 1.0}, 32), ({16: 1.0, 32: 1.09}, 32)])
-def test_resolve_takes_the_fastest_measured_split_and_records_it(tmp_path, seconds, chosen):
+                                            ({16: 1.0, 32: 1.0}, 16), ({16: 1.09, 32: 1.0}, 16)])
+def test_resolve_takes_the_fastest_measured_split_and_records_it(tmp_path, monkeypatch,
+                                                                 seconds, chosen):
   from spot_jax.model.config import get_config
   small = get_config("small")
+  per_example = microbatching.activation_bytes_per_example(small, 612, 16)
+  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 2.5 * per_example / 2**30)
   asked = []
 
   def probe(candidates):
@@ -120,8 +127,8 @@ def test_resolve_takes_the_fastest_measured_split_and_records_it(tmp_path, secon
   record = json.loads((tmp_path / microbatching.RECORD_FILE).read_text())
   assert record["num_microbatches"] == chosen
   assert record["probe_seconds_per_step"] == {str(k): v for k, v in seconds.items()}
-  assert record["activation_memory_gb"] == microbatching.CPU_PROBE_CAP_GB
-  assert record["budget_num_microbatches"] == 32  # one example per microbatch fits 0.5 GB
+  assert record["activation_memory_gb"] == microbatching.CPU_BUDGET_GB
+  assert record["budget_num_microbatches"] == 16  # two examples per microbatch fit the budget
   # Resumed: the recorded split, measured no more.
   assert microbatching.resolve(str(tmp_path), small, 32, 612, 16, probe=probe) == chosen
   assert asked == [[16, 32]]
@@ -139,22 +146,24 @@ def test_the_budgets_split_stays_unless_another_is_clearly_faster():
   assert fastest({4: 1.0, 16: 1.05}) == 16  # no budget's split: the finest of the fastest
 
 
-def test_a_short_run_takes_the_budgets_split_without_measuring(tmp_path):
+def test_a_short_run_takes_the_budgets_split_without_measuring(tmp_path, monkeypatch):
   """Each candidate costs a compile and a few steps: a run shorter than
   PROBE_MIN_STEPS_PER_CANDIDATE steps per candidate would not win that time back."""
   from spot_jax.model.config import get_config
   small = get_config("small")
+  per_example = microbatching.activation_bytes_per_example(small, 612, 16)
+  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 2.5 * per_example / 2**30)  # 16 fit
   asked = []
 
   def probe(candidates):
     asked.append(list(candidates))
-    return {16: 1.0, 32: 1.5}
+    return {16: 1.5, 32: 1.0}
   short = 2 * microbatching.PROBE_MIN_STEPS_PER_CANDIDATE - 1
   assert microbatching.resolve(str(tmp_path / "short"), small, 32, 612, 16, probe=probe,
-                               train_steps=short) == 32
+                               train_steps=short) == 16
   assert asked == []
   assert "probe_seconds_per_step" not in json.loads(
       (tmp_path / "short" / microbatching.RECORD_FILE).read_text())
   assert microbatching.resolve(str(tmp_path / "long"), small, 32, 612, 16, probe=probe,
-                               train_steps=short + 1) == 16
+                               train_steps=short + 1) == 32
   assert asked == [[16, 32]]

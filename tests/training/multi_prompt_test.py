@@ -174,20 +174,18 @@ def test_one_packed_update_is_each_runs_own_update(toy_backbone, num_microbatche
 def test_a_packed_group_on_cpu_measures_its_split_and_a_resume_repeats_it(toy_backbone,
                                                                          tmp_path, monkeypatch):
   """With no split or budget given, a packed group whose batch needs splitting times its
-  packed step at each candidate split (from the coarsest within the probe's cap to one row
-  of the group's examples per microbatch) and trains with the fastest; the record keeps the
+  packed step at each candidate split (from the budget's to one row of the group's examples
+  per microbatch) and trains with the fastest; the record keeps the
   choice and the times, and the resumed group repeats the split without measuring, bit for
-  bit, as does another group of the same shapes in the same process. (The CPU budget and
-  the probe's cap are shrunk so the toy model needs splitting: 2 rows of 8 fit the budget,
-  4 the cap.)"""
+  bit, as does another group of the same shapes in the same process. (The CPU budget is
+  shrunk so the toy model needs splitting: 4 rows of 8 fit it.)"""
   import json
   from spot_jax.training import microbatch_probe, microbatching
   toy.register()
   config = toy_backbone[0]
   row = len(RUNS) * microbatching.activation_bytes_per_example(
       config, LENGTHS["inputs"] + 4, LENGTHS["targets"])
-  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 2.5 * row / 2**30)
-  monkeypatch.setattr(microbatching, "CPU_PROBE_CAP_GB", 4.5 * row / 2**30)
+  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 4.5 * row / 2**30)
   monkeypatch.setattr(microbatching, "PROBE_MIN_STEPS_PER_CANDIDATE", 0)  # 1- and 2-step runs
   monkeypatch.setattr(microbatch_probe, "_MEASURED", {})
   timed, measure = [], microbatch_probe.seconds_per_step
@@ -205,8 +203,8 @@ def test_a_packed_group_on_cpu_measures_its_split_and_a_resume_repeats_it(toy_ba
   seconds = {int(k): v for k, v in record["probe_seconds_per_step"].items()}
   assert set(seconds) == {2, 4, 8} and all(v > 0 for v in seconds.values())
   chosen = record["num_microbatches"]
-  assert record["budget_num_microbatches"] == 4 and record["examples_per_row"] == len(RUNS)
-  assert chosen == microbatching.fastest(seconds, 4)
+  assert record["budget_num_microbatches"] == 2 and record["examples_per_row"] == len(RUNS)
+  assert chosen == microbatching.fastest(seconds, 2)
   resumed = multi_prompt.train_prompts(cut, **common(4))
   assert timed == [[2, 4, 8]]
   full = multi_prompt.train_prompts(_runs(tmp_path / "full"), num_microbatches=chosen,

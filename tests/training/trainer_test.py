@@ -136,14 +136,13 @@ def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypa
   """With no split or budget given, a run on CPU whose batch needs splitting times its step at
   each candidate split and trains with the fastest; the record keeps the choice and the
   times, and the resumed run repeats the split without measuring again, as does another run
-  of the same model and shapes in the same process. (The CPU budget and
-  the probe's cap are shrunk here so the tiny model needs splitting: 1 or 2 examples of 8 per
-  microbatch.)"""
+  of the same model and shapes in the same process. (The CPU budget is
+  shrunk here so the tiny model needs splitting: 2 examples of 8 per microbatch fit it, and
+  the probe times that split and the finer one, 1 example.)"""
   from spot_jax.training import microbatch_probe, microbatching
   per_example = microbatching.activation_bytes_per_example(CONFIG, LENGTHS["inputs"] + 4,
                                                            LENGTHS["targets"])
-  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 1.5 * per_example / 2**30)
-  monkeypatch.setattr(microbatching, "CPU_PROBE_CAP_GB", 2.5 * per_example / 2**30)
+  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 2.5 * per_example / 2**30)
   monkeypatch.setattr(microbatching, "PROBE_MIN_STEPS_PER_CANDIDATE", 0)  # 1- and 2-step runs
   timed = []
   measure = microbatch_probe.seconds_per_step
@@ -159,7 +158,7 @@ def test_a_cpu_run_measures_its_split_and_a_resume_repeats_it(tmp_path, monkeypa
                 prompt_save_steps=(), mesh_shape=ONE_DEVICE)
   cut = str(tmp_path / "cut")
   first = trainer.train(model_dir=cut, train_steps=2, **kwargs)
-  assert timed == [[4, 8]]  # 2 examples per microbatch (within the cap), then 1
+  assert timed == [[4, 8]]  # 2 examples per microbatch (the budget's split), then 1
   record = json.loads((tmp_path / "cut" / microbatching.RECORD_FILE).read_text())
   seconds = {int(k): v for k, v in record["probe_seconds_per_step"].items()}
   assert set(seconds) == {4, 8} and all(v > 0 for v in seconds.values())
