@@ -9,7 +9,7 @@ Takes bench.py's flags (same shapes, same compiled step) and prints:
   * the largest arrays the optimized program materialises (instructions outside fusions, by
     bytes: e.g. `[B, H, L, L]` attention probabilities), with their shapes;
   * a time profile of `--steps` steps from `jax.profiler` (per XLA op, summed over the
-    executor's threads), grouped: matmuls (`ynn_fusion`/`dot`/oneDNN/custom calls), other
+    executor's threads), grouped: matmuls (ops that run a `dot`, oneDNN/custom calls), other
     fusions (elementwise/softmax/reductions), copies and transposes, the rest; the top ops
     with their HLO shapes.
 `--json FILE` also writes the numbers.
@@ -113,10 +113,13 @@ def dot_of(op: str, instrs, by_computation):
   return None
 
 
-def category(name: str, opcode: str) -> str:
+def category(name: str, opcode: str, runs_dot: bool) -> str:
+  """The op's group. `runs_dot`: `dot_of` found a dot in it. XLA:CPU hands reductions and
+  elementwise fusions to YNNPACK as well as matmuls, so a `ynn_fusion` without a dot is not
+  a matmul (the softmax backward's reduction was one, 24% of a step's op time)."""
   lowered = name.lower()
-  if ("ynn" in lowered or "xnn" in lowered or "onednn" in lowered or "dot" in lowered
-      or "convolution" in lowered or opcode in ("dot", "custom-call", "convolution")):
+  if (runs_dot or "onednn" in lowered or opcode in ("dot", "custom-call", "convolution")
+      or "convolution" in lowered):
     return "matmul"
   if opcode in ("copy", "transpose") or lowered.startswith(("copy", "transpose")):
     return "copy/transpose"
@@ -170,19 +173,20 @@ def main(argv=None):
     times = op_times(trace_dir)
 
   total = sum(t for t, _ in times.values()) / args.steps
+  by_computation = collections.defaultdict(list)
+  for _, (_, _, comp, line) in instrs.items():
+    by_computation[comp].append(line)
+  dots = {op: dot_of(op, instrs, by_computation) for op in times}
   groups = collections.Counter()
   rows = []
   for op, (t, n) in times.items():
     opcode, shape, _, _ = instrs.get(op, ("?", "", None, ""))
-    groups[category(op, opcode)] += t / args.steps
+    groups[category(op, opcode, dots[op] is not None)] += t / args.steps
     rows.append((t / args.steps, op, opcode, n // args.steps, shape.split("{")[0]))
   rows.sort(reverse=True)
   matmuls = collections.defaultdict(lambda: [0.0, 0, 0])  # shapes -> [us, count, flops]
-  by_computation = collections.defaultdict(list)
-  for _, (_, _, comp, line) in instrs.items():
-    by_computation[comp].append(line)
   for op, (t, n) in times.items():
-    found = dot_of(op, instrs, by_computation)
+    found = dots[op]
     if found:
       matmuls[found[1]][0] += t / args.steps
       matmuls[found[1]][1] += n // args.steps

@@ -60,3 +60,7 @@ ENTRY main {
   flops, shapes = profile_step.dot_of("f", instrs, by_comp)
   assert flops == 2 * 4 * 16 * 8 and shapes == "[4, 16] <- [4, 8] x [8, 16]"
   assert [r[1] for r in profile_step.largest_arrays(instrs, fused, 5)] == ["f"]
+  # A YNNPACK fusion is a matmul only when it runs a dot: XLA:CPU gives it reductions too.
+  assert profile_step.category("ynn_fusion.3", "fusion", runs_dot=True) == "matmul"
+  assert profile_step.category("ynn_fusion.7", "fusion", runs_dot=False).startswith("other fus")
+  assert profile_step.category("copy_bitcast_fusion.2", "fusion", False) == "copy/transpose"
