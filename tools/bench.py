@@ -343,8 +343,8 @@ def parse_args(argv=None, extra_flags=()):
   p.add_argument("--microbatches", type=int, default=None,
                  help="training modes: gradient-accumulation slices of the batch; default: the "
                       "trainer's choice, the fewest whose activations fit --activation_memory_gb "
-                      "(on CPU without that flag: the fastest of that split and the finer ones, each "
-                      "timed)")
+                      "(on CPU without that flag: the fastest of that split and the finer "
+                      "ones, each timed)")
   p.add_argument("--activation_memory_gb", type=float, default=None,
                  help="the budget of that choice (default: the trainer's, "
                       "spot_jax.training.microbatching)")

@@ -19,8 +19,9 @@ than `TIMING_TOLERANCE` faster), when the run is long enough to win the time bac
 EPYC cores with AVX2 one example per microbatch ran fastest (1.18 examples/s, 1.13 at 2
 examples); with AVX-512 one example ran 1-16% slower than two (1.9-2.1 against 2.2-2.3
 examples/s, one sitting) once attention stopped handing XLA a softmax with a unit batch
-dimension (layers.py), at 1.3 against 1.7 GB of peak memory. The main job's packed stages (rows of 14 or 63 tiny examples)
-ran fastest at 4-8 microbatches, finer than their budget's 2.
+dimension (layers.py), at 1.3 against 1.7 GB of peak memory. The main job's packed stages
+(rows of 14 or 63 tiny examples) ran fastest at 4-8 microbatches, finer than their
+budget's 2.
 """
 import json
 import logging
@@ -36,9 +37,9 @@ from spot_jax.model.config import T5Config
 # faster the smaller its microbatches, down to one example (1.18 examples/s at 1 example per
 # microbatch, 1.13 at 2, 1.08 at 4, 1.03 at 8, 0.88 at 16), as one layer's attention scores
 # then stay in the cache; peak memory fell from 7.2 GB to 1.4 GB. A whole small batch of a
-# small model still fits. Other CPUs differ: a run measures the finer splits (the probe above). On an
-# accelerator, which needs large microbatches to be busy, this fraction of its memory (the
-# rest: weights, optimizer state, XLA's workspace).
+# small model still fits. Other CPUs differ: a run measures the finer splits (the probe
+# above). On an accelerator, which needs large microbatches to be busy, this fraction of its
+# memory (the rest: weights, optimizer state, XLA's workspace).
 CPU_BUDGET_GB = 0.5
 ACCELERATOR_BUDGET_FRACTION = 0.6
 # Measured steps within this fraction of the shortest count as equally fast (the same
