@@ -144,9 +144,10 @@ def probe_candidates(batch_per_device: int, bytes_per_example: int,
   row per microbatch (finer splits need less memory, and on some CPUs run faster: the main
   job's packed stages ran 1.4-1.6x faster at 8 microbatches than at the 2 or 4 that fit
   `CPU_BUDGET_GB`). Never coarser than the budget's: the probe's steps, like the run's, stay
-  within it. Empty when there is nothing to measure: a budget the user set (a hard limit),
+  within it. Empty when the choice is not the probe's: a budget the user set (a hard limit),
   an accelerator (its fit is already its coarsest split), or a batch whose activations fit
-  `CPU_BUDGET_GB` in one piece (it is not split)."""
+  `CPU_BUDGET_GB` in one piece (it is not split). One split alone (the budget's is already
+  one row per microbatch) leaves nothing to time; callers measure only two or more."""
   import jax  # pylint: disable=g-import-not-at-top
   device = device or jax.devices()[0]
   if budget_gb is not None or device.platform != "cpu":

@@ -89,8 +89,8 @@ def test_resumed_run_repeats_the_recorded_choice(tmp_path):
 def test_on_cpu_the_probe_times_the_splits_from_the_budgets_to_one_row():
   """The probe times the budget's split and every finer one, never a coarser one (the budget
   is a memory ceiling for the probe's steps too). Small at SPoT's shapes: 1 example per
-  microbatch fits the CPU budget, so there is nothing to choose. Nothing is timed where there
-  is nothing to choose."""
+  microbatch fits the CPU budget, so that split is the only candidate. Nothing is offered
+  where the choice is not the probe's."""
   import types
   from spot_jax.model.config import get_config
   per_example = microbatching.activation_bytes_per_example(get_config("small"), 612, 16)
@@ -109,14 +109,21 @@ def test_on_cpu_the_probe_times_the_splits_from_the_budgets_to_one_row():
   assert microbatching.probe_candidates(16, row) == [4, 8, 16]
 
 
-@pytest.mark.parametrize("seconds,chosen", [({16: 1.0, 32: 1.5}, 16), ({16: 1.5, 32: 1.0}, 32),
-                                            ({16: 1.0, 32: 1.0}, 16), ({16: 1.09, 32: 1.0}, 16)])
-def test_resolve_takes_the_fastest_measured_split_and_records_it(tmp_path, monkeypatch,
-                                                                 seconds, chosen):
+def _small_with_two_examples_per_budget(monkeypatch):
+  """Small's config, with the CPU budget shrunk to two SPoT-shaped examples (612 + 16
+  tokens), so a batch of 32 splits into 16 by the budget and the probe also times 32."""
   from spot_jax.model.config import get_config
   small = get_config("small")
   per_example = microbatching.activation_bytes_per_example(small, 612, 16)
   monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 2.5 * per_example / 2**30)
+  return small
+
+
+@pytest.mark.parametrize("seconds,chosen", [({16: 1.0, 32: 1.5}, 16), ({16: 1.5, 32: 1.0}, 32),
+                                            ({16: 1.0, 32: 1.0}, 16), ({16: 1.09, 32: 1.0}, 16)])
+def test_resolve_takes_the_fastest_measured_split_and_records_it(tmp_path, monkeypatch,
+                                                                 seconds, chosen):
+  small = _small_with_two_examples_per_budget(monkeypatch)
   asked = []
 
   def probe(candidates):
@@ -149,10 +156,7 @@ def test_the_budgets_split_stays_unless_another_is_clearly_faster():
 def test_a_short_run_takes_the_budgets_split_without_measuring(tmp_path, monkeypatch):
   """Each candidate costs a compile and a few steps: a run shorter than
   PROBE_MIN_STEPS_PER_CANDIDATE steps per candidate would not win that time back."""
-  from spot_jax.model.config import get_config
-  small = get_config("small")
-  per_example = microbatching.activation_bytes_per_example(small, 612, 16)
-  monkeypatch.setattr(microbatching, "CPU_BUDGET_GB", 2.5 * per_example / 2**30)  # 16 fit
+  small = _small_with_two_examples_per_budget(monkeypatch)
   asked = []
 
   def probe(candidates):
