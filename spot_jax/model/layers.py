@@ -1,6 +1,7 @@
 """Building blocks of T5 v1.1: RMS norm, relative position bias, attention with a
 key/value cache, gated-GELU MLP. Every parameter and main activation carries logical
 axis names (`embed`, `mlp`, `heads`, `kv`, `joined_kv`, `vocab`, `batch`, `length`)."""
+import functools
 import math
 from typing import Tuple
 
@@ -122,6 +123,46 @@ def softmax_over_keys(logits: jnp.ndarray) -> jnp.ndarray:
   return jax.nn.softmax(logits, axis=-1)
 
 
+def _drop(weights, kept, keep_prob: float):
+  """`nn.Dropout`'s own `select(mask, x / keep_prob, 0)`, the mask broadcast over queries."""
+  return jax.lax.select(jnp.broadcast_to(kept, weights.shape), weights / keep_prob,
+                        jnp.zeros_like(weights))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def dropped_weighted_values(logits, kept, v, keep_prob: float):
+  """`einsum("bhqk,bkhd->bqhd", dropout(softmax(logits)), v)`, keeping only the softmax."""
+  return jnp.einsum("bhqk,bkhd->bqhd",
+                    _drop(softmax_over_keys(logits).astype(v.dtype), kept, keep_prob), v)
+
+
+def _softmax_backward(weights, dweights):
+  """The logits' gradient of `weights = softmax(logits)`, without a unit batch dimension in
+  the reduction (`softmax_over_keys`)."""
+  if weights.shape[0] == 1:
+    return _softmax_backward(weights[0], dweights[0])[None]
+  return weights * (dweights - jnp.sum(dweights * weights, axis=-1, keepdims=True))
+
+
+def _dropped_weighted_values_fwd(logits, kept, v, keep_prob):
+  weights = softmax_over_keys(logits).astype(v.dtype)
+  out = jnp.einsum("bhqk,bkhd->bqhd", _drop(weights, kept, keep_prob), v)
+  return out, (weights, kept, v)
+
+
+def _dropped_weighted_values_bwd(keep_prob, residuals, g):
+  weights, kept, v = residuals
+  per_key = jnp.where(kept, 1.0 / keep_prob, 0.0).astype(v.dtype)  # [B, H, 1, K]
+  dv_t = jnp.einsum("bqhd,bhqk->bhdk", g, weights) * per_key
+  dv = dv_t.transpose(0, 3, 1, 2)
+  dweights = _drop(jnp.einsum("bqhd,bkhd->bhqk", g, v), kept, keep_prob)
+  dlogits = _softmax_backward(weights.astype(jnp.float32), dweights.astype(jnp.float32))
+  return dlogits, None, dv.astype(v.dtype)
+
+
+dropped_weighted_values.defvjp(_dropped_weighted_values_fwd, _dropped_weighted_values_bwd)
+
+
 class Attention(nn.Module):
   """Multi-head dot-product attention with T5's unscaled logits.
 
@@ -163,9 +204,17 @@ class Attention(nn.Module):
           k, v = ck.value, cv.value
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
     logits = logits + bias
-    weights = softmax_over_keys(logits).astype(c.dtype)
-    weights = dropout(c)(weights, deterministic=deterministic)
-    out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+    if deterministic or c.dropout_rate == 1.0:  # nothing to differentiate, or nothing kept
+      weights = softmax_over_keys(logits).astype(c.dtype)
+      weights = dropout(c)(weights, deterministic=deterministic)
+      out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+    else:
+      mask_shape = logits.shape[:2] + (1,) + logits.shape[3:]  # one draw per key
+      if c.dropout_rate > 0:  # nn.Dropout's own draw, from the same rng stream
+        kept = dropout(c)(jnp.ones(mask_shape, c.dtype), deterministic=False) != 0
+      else:
+        kept = jnp.ones(mask_shape, bool)
+      out = dropped_weighted_values(logits, kept, v, 1.0 - c.dropout_rate)
     out = constrain(out, ("batch", "length", "heads", "kv"))
     out = out.reshape(out.shape[:2] + (hk,))
     out = Dense(c, c.emb_dim, ("joined_kv", "embed"), name="out")(out)

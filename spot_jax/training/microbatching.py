@@ -63,12 +63,13 @@ def activation_bytes_per_example(config: T5Config, encoder_length: int, decoder_
                                  remat: Optional[bool] = None) -> int:
   """Bytes of the activations one example's backward pass keeps, at the step's lengths.
 
-  Per encoder layer of length L (H heads of size K, width D, MLP width F): attention logits in
-  float32 and the weights after softmax and dropout (2 * H * L * L), queries, keys, values and
-  the attention output (4 * L * H * K), normed inputs and residual stream (3 * L * D), the MLP's
-  two projections, their gated product and its dropout (4 * L * F). The decoder's layers have the
-  same terms at length T, plus cross attention (2 * H * T * L + 2 * L * H * K for its keys and
-  values of the encoder output), and the float32 logits (2 * T * V: logits and softmax). With
+  Per encoder layer of length L (H heads of size K, width D, MLP width F): the attention
+  weights after the softmax, counted in float32 (H * L * L; dropout's copy of them is not
+  kept, `layers.dropped_weighted_values`), queries, keys, values and the attention output
+  (4 * L * H * K), normed inputs and residual stream (3 * L * D), the MLP's two projections,
+  their gated product and its dropout (4 * L * F). The decoder's layers have the same terms
+  at length T, plus cross attention (H * T * L + 2 * L * H * K for its keys and values of
+  the encoder output), and the float32 logits (2 * T * V: logits and softmax). With
   `remat` only each layer's input is kept, plus one layer's activations in flight.
   """
   c = config
@@ -78,10 +79,10 @@ def activation_bytes_per_example(config: T5Config, encoder_length: int, decoder_
   act = _itemsize(c.dtype)
 
   def layer(length, kv_length, cross: bool):
-    scores = 4 * 2 * h * length * kv_length  # float32 logits and weights
+    scores = 4 * h * length * kv_length  # the softmax's output
     other = act * (4 * length * hk + 3 * length * d + 4 * length * f)
     if cross:
-      scores += 4 * 2 * h * length * L
+      scores += 4 * h * length * L
       other += act * (2 * length * hk + 2 * L * hk)
     return scores + other
 

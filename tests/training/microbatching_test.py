@@ -30,15 +30,41 @@ def _xla_temp_bytes(config, batch, enc_len, dec_len, prompt_length=0):
   return compiled.memory_analysis().temp_size_in_bytes
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("enc_len,dec_len", [(192, 8), (64, 32)])
-def test_activation_count_tracks_xla_memory_analysis(enc_len, dec_len):
-  """The per-example count is what the compiled step's temporaries grow by per example."""
+# Long inputs, narrow layers of Small's head size: the attention weights are most of what a
+# step keeps.
+ATTENTION_BOUND = T5Config(vocab_size=256, emb_dim=32, num_heads=2, head_dim=64, mlp_dim=64,
+                           num_encoder_layers=2, num_decoder_layers=2)
+
+
+def _temp_growth_per_example(config, enc_len, dec_len):
   small, large = 2, 8
-  grow = (_xla_temp_bytes(CONFIG, large, enc_len, dec_len, 16)
-          - _xla_temp_bytes(CONFIG, small, enc_len, dec_len, 16)) / (large - small)
-  estimate = microbatching.activation_bytes_per_example(CONFIG, enc_len, dec_len)
+  return (_xla_temp_bytes(config, large, enc_len, dec_len, 16)
+          - _xla_temp_bytes(config, small, enc_len, dec_len, 16)) / (large - small)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,enc_len,dec_len", [(CONFIG, 192, 8), (CONFIG, 64, 32),
+                                                    (ATTENTION_BOUND, 320, 4)])
+def test_activation_count_tracks_xla_memory_analysis(config, enc_len, dec_len):
+  """The per-example count is what the compiled step's temporaries grow by per example."""
+  grow = _temp_growth_per_example(config, enc_len, dec_len)
+  estimate = microbatching.activation_bytes_per_example(config, enc_len, dec_len)
   assert 0.6 * grow <= estimate <= 1.6 * grow, (estimate, grow)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dropout_rate", [0.1, 0.0])
+def test_a_step_keeps_one_copy_of_each_layers_attention_weights(dropout_rate):
+  """With or without dropout, a step keeps each encoder layer's softmax output once (the
+  count's one float32 `[H, L, L]` per layer): what it keeps beyond the count is less than
+  half of one such array per layer. Autodiff of dropout then the product kept the dropped
+  weights too (one more array per layer); without dropout it kept more still."""
+  config = ATTENTION_BOUND.replace(dropout_rate=dropout_rate)
+  enc_len = 320
+  grow = _temp_growth_per_example(config, enc_len, 4)
+  estimate = microbatching.activation_bytes_per_example(config, enc_len, 4)
+  weights = 4 * config.num_heads * enc_len * enc_len
+  assert grow - estimate < 0.5 * weights * config.num_encoder_layers, (grow, estimate, weights)
 
 
 def test_remat_keeps_less():
@@ -57,13 +83,14 @@ def test_fewest_microbatches_that_fit(per_example_gb, budget, expected):
   assert microbatching.choose_num_microbatches(32, int(per_example_gb * GB), budget) == expected
 
 
-def test_small_at_spots_shapes_takes_one_example_per_microbatch_on_cpu():
-  """Small, batch 32, 100 + 512 encoder tokens, 16 targets, the CPU budget: 32 microbatches
-  of one example (the split tools/bench.py measured fastest, and times as the default)."""
+def test_small_at_spots_shapes_takes_two_examples_per_microbatch_on_cpu():
+  """Small, batch 32, 100 + 512 encoder tokens, 16 targets, the CPU budget: 16 microbatches
+  of two examples (about 0.21 GB of activations each, one copy of the attention weights;
+  with two copies one example per microbatch was all that fitted)."""
   from spot_jax.model.config import get_config
   per_example = microbatching.activation_bytes_per_example(get_config("small"), 612, 16)
   assert microbatching.choose_num_microbatches(32, per_example,
-                                               microbatching.CPU_BUDGET_GB) == 32
+                                               microbatching.CPU_BUDGET_GB) == 16
   # The main job's tiny model trains its batch whole.
   tiny = microbatching.activation_bytes_per_example(CONFIG, 84, 8)
   assert microbatching.choose_num_microbatches(16, tiny, microbatching.CPU_BUDGET_GB) == 1
@@ -88,15 +115,16 @@ def test_resumed_run_repeats_the_recorded_choice(tmp_path):
 
 def test_on_cpu_the_probe_times_the_splits_from_the_budgets_to_one_row():
   """The probe times the budget's split and every finer one, never a coarser one (the budget
-  is a memory ceiling for the probe's steps too). Small at SPoT's shapes: 1 example per
-  microbatch fits the CPU budget, so that split is the only candidate. Nothing is offered
-  where the choice is not the probe's."""
+  is a memory ceiling for the probe's steps too). Small at SPoT's shapes: 2 examples per
+  microbatch fit the CPU budget, so 16 and 32 microbatches are timed; with twice the
+  activations 32 would be the only candidate. Nothing is offered where the choice is not
+  the probe's."""
   import types
   from spot_jax.model.config import get_config
   per_example = microbatching.activation_bytes_per_example(get_config("small"), 612, 16)
-  assert microbatching.choose_num_microbatches(32, per_example, microbatching.CPU_BUDGET_GB) == 32
-  assert microbatching.probe_candidates(32, per_example) == [32]
-  assert microbatching.probe_candidates(32, per_example // 2) == [16, 32]
+  assert microbatching.choose_num_microbatches(32, per_example, microbatching.CPU_BUDGET_GB) == 16
+  assert microbatching.probe_candidates(32, per_example) == [16, 32]
+  assert microbatching.probe_candidates(32, 2 * per_example) == [32]
   assert microbatching.probe_candidates(32, per_example, budget_gb=0.5) == []  # the user's
   gpu = types.SimpleNamespace(platform="gpu")
   assert microbatching.probe_candidates(32, per_example, device=gpu) == []
