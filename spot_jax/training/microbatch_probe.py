@@ -54,7 +54,7 @@ def seconds_per_step(prepare: Prepare, candidates: Sequence[int]) -> Dict[int, f
       jax.block_until_ready((state, metrics))
       times.append(time.perf_counter() - start)
     seconds[k] = min(times)
-    del state
+    del state, metrics, step
   return seconds
 
 

@@ -19,9 +19,10 @@ than `TIMING_TOLERANCE` faster), when the run is long enough to win the time bac
 EPYC cores with AVX2 one example per microbatch ran fastest (1.18 examples/s, 1.13 at 2
 examples); with AVX-512 one example ran 1-16% slower than two (1.9-2.1 against 2.2-2.3
 examples/s, one sitting) once attention stopped handing XLA a softmax with a unit batch
-dimension (layers.py), at 1.3 against 1.7 GB of peak memory. The main job's packed stages
-(rows of 14 or 63 tiny examples) ran fastest at 4-8 microbatches, finer than their
-budget's 2.
+dimension (layers.py). Since attention keeps one copy of its weights for the backward pass
+(`layers.dropped_weighted_values`), two examples fit the CPU budget, so the probe times 16
+and 32 microbatches there (docs/speed.md). The main job's packed stages (rows of 14 or 63
+tiny examples) ran fastest at 4-16 microbatches, finer than their budget's 2.
 """
 import json
 import logging

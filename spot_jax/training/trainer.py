@@ -17,8 +17,8 @@ from spot_jax.model import checkpoints as model_checkpoints
 from spot_jax.model.config import T5Config
 from spot_jax.model.t5 import T5
 from spot_jax.prompts import prompt_files
-from spot_jax.training import (checkpointing, data, loop, microbatch_probe, microbatching, modes,
-                               partitioning)
+from spot_jax.training import (checkpointing, data, host_memory, loop, microbatch_probe,
+                               microbatching, modes, partitioning)
 from spot_jax.training.evaluator import Validator
 from spot_jax.training.modes import PROMPT_TUNING
 from spot_jax.training.partitioned_step import PartitionedTrainer
@@ -180,6 +180,8 @@ def train(*, model_dir: str, mixture_or_task_name: str, task_feature_lengths: Ma
     if frozen is not None:
       frozen = trainer.place(frozen, trainer.frozen_sharding)
     del model_params
+    host_memory.release_freed_heap()  # what loading the checkpoint freed
+    host_memory.release_after_each_compile()  # and each compile, before its program runs
 
     ds = data.train_dataset(mixture_or_task_name, task_feature_lengths=task_feature_lengths,
                             batch_size=batch_size, split=train_split, seed=seed,
