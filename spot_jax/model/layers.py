@@ -129,11 +129,16 @@ def _drop(weights, kept, keep_prob: float):
                         jnp.zeros_like(weights))
 
 
+def _weights_and_values(logits, kept, v, keep_prob: float):
+  """The softmax's weights and `einsum("bhqk,bkhd->bqhd", dropout(weights), v)`."""
+  weights = softmax_over_keys(logits).astype(v.dtype)
+  return weights, jnp.einsum("bhqk,bkhd->bqhd", _drop(weights, kept, keep_prob), v)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def dropped_weighted_values(logits, kept, v, keep_prob: float):
   """`einsum("bhqk,bkhd->bqhd", dropout(softmax(logits)), v)`, keeping only the softmax."""
-  return jnp.einsum("bhqk,bkhd->bqhd",
-                    _drop(softmax_over_keys(logits).astype(v.dtype), kept, keep_prob), v)
+  return _weights_and_values(logits, kept, v, keep_prob)[1]
 
 
 def _softmax_backward(weights, dweights):
@@ -145,8 +150,7 @@ def _softmax_backward(weights, dweights):
 
 
 def _dropped_weighted_values_fwd(logits, kept, v, keep_prob):
-  weights = softmax_over_keys(logits).astype(v.dtype)
-  out = jnp.einsum("bhqk,bkhd->bqhd", _drop(weights, kept, keep_prob), v)
+  weights, out = _weights_and_values(logits, kept, v, keep_prob)
   return out, (weights, kept, v)
 
 
