@@ -1,5 +1,6 @@
 """The microbatch count from a memory budget: the activation count against XLA's own memory
 analysis of the compiled step, the choice, and the record a resumed run repeats."""
+import functools
 import json
 
 import jax
@@ -36,6 +37,7 @@ ATTENTION_BOUND = T5Config(vocab_size=256, emb_dim=32, num_heads=2, head_dim=64,
                            num_encoder_layers=2, num_decoder_layers=2)
 
 
+@functools.lru_cache(maxsize=None)  # two tests ask for ATTENTION_BOUND's at 320 + 4 tokens
 def _temp_growth_per_example(config, enc_len, dec_len):
   small, large = 2, 8
   return (_xla_temp_bytes(config, large, enc_len, dec_len, 16)
